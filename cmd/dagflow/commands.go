@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/cli"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// run runs the CLI with args and returns the exit code.
+func run(args []string) int {
+	ui := &cli.BasicUi{Reader: os.Stdin, Writer: os.Stdout, ErrorWriter: os.Stderr}
+	meta := &Meta{UI: ui}
+	c := &cli.CLI{
+		Name:     "dagflow",
+		Version:  version,
+		Args:     args,
+		HelpFunc: cli.BasicHelpFunc("dagflow"),
+		Commands: map[string]cli.CommandFactory{
+			"validate": func() (cli.Command, error) { return &ValidateCommand{Meta: meta}, nil },
+			"fmt":      func() (cli.Command, error) { return &FmtCommand{Meta: meta}, nil },
+			"plan":     func() (cli.Command, error) { return &PlanCommand{Meta: meta}, nil },
+			"apply":    func() (cli.Command, error) { return &ApplyCommand{Meta: meta}, nil },
+			"server":   func() (cli.Command, error) { return &ServerCommand{Meta: meta}, nil },
+			"version":  func() (cli.Command, error) { return &VersionCommand{Meta: meta}, nil },
+		},
+	}
+	code, err := c.Run()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		return 1
+	}
+	return code
+}
+
+// VersionCommand prints the version.
+type VersionCommand struct{ *Meta }
+
+// Help implements cli.Command.
+func (c *VersionCommand) Help() string {
+	return "Usage: dagflow version\n\n  Prints the version of dagflow."
+}
+
+// Synopsis implements cli.Command.
+func (c *VersionCommand) Synopsis() string { return "Print the dagflow version" }
+
+// Run implements cli.Command.
+func (c *VersionCommand) Run([]string) int {
+	c.UI.Output("dagflow v" + version)
+	return 0
+}

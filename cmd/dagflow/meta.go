@@ -1,0 +1,159 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/hashicorp/cli"
+	consulapi "github.com/hashicorp/consul/api"
+	"github.com/hashicorp/hcl/v2"
+	nomadapi "github.com/hashicorp/nomad/api"
+	"golang.org/x/term"
+
+	"github.com/dagflow/dagflow/hcl/spec"
+	"github.com/dagflow/dagflow/state"
+)
+
+// Exit codes shared by the commands.
+const (
+	exitOK      = 0
+	exitError   = 1
+	exitChanges = 2 // plan -detailed-exitcode: the plan has changes
+)
+
+// Meta holds what every command shares: the UI and the options that reach Consul and Nomad.
+type Meta struct {
+	UI cli.Ui
+
+	noColor  bool
+	kvPrefix string
+	vars     varFlags
+}
+
+// flagSet returns a flag set with the options common to commands that read DAG files and,
+// with cluster, those that reach Consul.
+func (m *Meta) flagSet(name string, help func() string, cluster bool) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() { m.UI.Error(help()) }
+	fs.BoolVar(&m.noColor, "no-color", false, "")
+	fs.Var(&m.vars, "var", "")
+	if cluster {
+		fs.StringVar(&m.kvPrefix, "kv-prefix", envOr("DAGFLOW_KV_PREFIX", state.DefaultPrefix), "")
+	}
+	return fs
+}
+
+// parse parses args and returns the one optional path argument, "." by default.
+func (m *Meta) parse(fs *flag.FlagSet, args []string) (string, bool) {
+	if err := fs.Parse(args); err != nil {
+		if err != flag.ErrHelp {
+			m.UI.Error(fmt.Sprintf("Error: %v\n", err))
+		}
+		fs.Usage()
+		return "", false
+	}
+	switch fs.NArg() {
+	case 0:
+		return ".", true
+	case 1:
+		return fs.Arg(0), true
+	default:
+		m.UI.Error(fmt.Sprintf("Error: expected at most one path, got %d: %s\n", fs.NArg(), strings.Join(fs.Args(), " ")))
+		fs.Usage()
+		return "", false
+	}
+}
+
+// color reports whether output to w may use ANSI colors.
+func (m *Meta) color(w *os.File) bool {
+	return !m.noColor && os.Getenv("NO_COLOR") == "" && term.IsTerminal(int(w.Fd()))
+}
+
+// load reads and validates the DAG files at path, printing any diagnostics to stderr. It
+// returns nil when there are errors.
+func (m *Meta) load(path string) *spec.Config {
+	p := spec.NewParser()
+	p.Vars = m.vars.values()
+	cfg, diags := p.Load(path)
+	if len(diags) > 0 {
+		m.printDiagnostics(p, diags)
+	}
+	if diags.HasErrors() {
+		return nil
+	}
+	return cfg
+}
+
+func (m *Meta) printDiagnostics(p *spec.Parser, diags hcl.Diagnostics) {
+	width := 0
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		if w, _, err := term.GetSize(int(os.Stderr.Fd())); err == nil {
+			width = w
+		}
+	}
+	w := hcl.NewDiagnosticTextWriter(os.Stderr, p.Files(), uint(width), m.color(os.Stderr))
+	_ = w.WriteDiagnostics(diags)
+}
+
+// store connects to Consul (CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN and the other CONSUL_ variables)
+// and returns dagflow's state under the KV prefix.
+func (m *Meta) store() (*state.Store, error) {
+	client, err := consulapi.NewClient(consulapi.DefaultConfig())
+	if err != nil {
+		return nil, fmt.Errorf("configure the Consul client: %w", err)
+	}
+	return state.New(client, m.kvPrefix)
+}
+
+// nomad returns a Nomad client configured by NOMAD_ADDR, NOMAD_TOKEN, NOMAD_NAMESPACE and the
+// other NOMAD_ variables.
+func (m *Meta) nomad() (*nomadapi.Client, error) {
+	client, err := nomadapi.NewClient(nomadapi.DefaultConfig())
+	if err != nil {
+		return nil, fmt.Errorf("configure the Nomad client: %w", err)
+	}
+	return client, nil
+}
+
+// confirm asks a question and reports whether the answer was exactly "yes". No answer (standard
+// input closed, as in CI) is a no.
+func (m *Meta) confirm(question string) bool {
+	m.UI.Output(question)
+	m.UI.Output("  Only 'yes' will be accepted to approve.\n")
+	answer, err := m.UI.Ask("  Enter a value:")
+	m.UI.Output("")
+	return err == nil && strings.TrimSpace(answer) == "yes"
+}
+
+// varFlags collects repeated -var NAME=VALUE options.
+type varFlags []string
+
+func (v *varFlags) String() string { return strings.Join(*v, ",") }
+
+func (v *varFlags) Set(s string) error {
+	if name, _, ok := strings.Cut(s, "="); !ok || name == "" {
+		return fmt.Errorf("-var takes NAME=VALUE, got %q", s)
+	}
+	*v = append(*v, s)
+	return nil
+}
+
+func (v varFlags) values() map[string]string {
+	out := map[string]string{}
+	for _, s := range v {
+		name, value, _ := strings.Cut(s, "=")
+		out[name] = value
+	}
+	return out
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}

@@ -1,0 +1,44 @@
+# Queues route tasks to Nomad nodes and bound how many of their tasks run at once.
+#
+# A queue named "default" always exists, even undeclared: any node of the "default" node pool,
+# in any datacenter, unbounded. Tasks that name no queue use it. Declaring queue "default"
+# replaces it.
+
+queue "reports" {
+  description = "Report builders: at most two at a time, on Linux nodes of the default pool."
+  node_pool   = "default"
+  datacenters = ["dc1"]
+  max_running = 2 # across every DAG whose tasks use this queue
+
+  # A Nomad constraint. "${attr.kernel.name}" is Nomad's interpolation, not dagflow's: a
+  # string that refers only to attr, node or meta is passed to Nomad as written.
+  constraint {
+    attribute = "${attr.kernel.name}"
+    value     = "linux" # operator defaults to "="
+  }
+}
+
+dag "queued_reports" {
+  description = "Four report tasks on the reports queue, which runs two at a time."
+  tags        = ["reports", "example"]
+
+  schedule   = "@hourly"
+  start_date = "2026-11-20"
+
+  defaults {
+    queue   = "reports"
+    command = "/bin/sh"
+  }
+
+  task "report" {
+    for_each = ["sales", "stock", "returns", "traffic"]
+    args     = ["-c", "echo \"report ${each.key} on queue reports, started $(date -u +%H:%M:%S)\"; sleep 2"]
+  }
+
+  # Overrides the defaults block: this one runs on the default queue.
+  task "notify" {
+    depends_on = ["report"]
+    queue      = "default"
+    args       = ["-c", "echo \"all reports for ${run.logical_date} are done\""]
+  }
+}

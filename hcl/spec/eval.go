@@ -1,0 +1,397 @@
+package spec
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/agext/levenshtein"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/typeexpr"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
+)
+
+// runtimeFields lists the runtime values a task's strings may refer to, by namespace; params
+// are checked against the DAG's param blocks instead.
+var runtimeFields = map[string][]string{
+	"run":  {"id", "logical_date", "data_interval_start", "data_interval_end", "type"},
+	"task": {"name", "try"},
+	"dag":  {"name"},
+}
+
+// runtimeAttrs names the task attributes evaluated per attempt, where runtime values may appear.
+const runtimeAttrs = "command, args, image, env and config"
+
+// sentinel marks a runtime value while a static expression is evaluated: run.id evaluates to
+// "\x00run.id\x00", which templateString turns into "${run.id}" once evaluation is done. NUL
+// cannot appear in an HCL string literal unescaped, so user text never collides with it.
+const sentinel = "\x00"
+
+var functions = map[string]function.Function{
+	"abs": stdlib.AbsoluteFunc, "ceil": stdlib.CeilFunc, "chomp": stdlib.ChompFunc,
+	"coalesce": stdlib.CoalesceFunc, "coalescelist": stdlib.CoalesceListFunc,
+	"compact": stdlib.CompactFunc, "concat": stdlib.ConcatFunc, "contains": stdlib.ContainsFunc,
+	"distinct": stdlib.DistinctFunc, "element": stdlib.ElementFunc, "flatten": stdlib.FlattenFunc,
+	"floor": stdlib.FloorFunc, "format": stdlib.FormatFunc, "formatdate": stdlib.FormatDateFunc,
+	"formatlist": stdlib.FormatListFunc, "indent": stdlib.IndentFunc, "join": stdlib.JoinFunc,
+	"jsondecode": stdlib.JSONDecodeFunc, "jsonencode": stdlib.JSONEncodeFunc,
+	"keys": stdlib.KeysFunc, "length": stdlib.LengthFunc, "lookup": stdlib.LookupFunc,
+	"lower": stdlib.LowerFunc, "max": stdlib.MaxFunc, "merge": stdlib.MergeFunc,
+	"min": stdlib.MinFunc, "range": stdlib.RangeFunc, "regex": stdlib.RegexFunc,
+	"regexall": stdlib.RegexAllFunc, "replace": stdlib.ReplaceFunc, "reverse": stdlib.ReverseListFunc,
+	"setunion": stdlib.SetUnionFunc, "slice": stdlib.SliceFunc, "sort": stdlib.SortFunc,
+	"split": stdlib.SplitFunc, "strrev": stdlib.ReverseFunc, "substr": stdlib.SubstrFunc,
+	"title": stdlib.TitleFunc, "trim": stdlib.TrimFunc, "trimprefix": stdlib.TrimPrefixFunc,
+	"trimspace": stdlib.TrimSpaceFunc, "trimsuffix": stdlib.TrimSuffixFunc,
+	"upper": stdlib.UpperFunc, "values": stdlib.ValuesFunc, "zipmap": stdlib.ZipmapFunc,
+	"tostring": stdlib.MakeToFunc(cty.String), "tonumber": stdlib.MakeToFunc(cty.Number),
+	"tobool": stdlib.MakeToFunc(cty.Bool), "tolist": stdlib.MakeToFunc(cty.List(cty.DynamicPseudoType)),
+	"toset": stdlib.MakeToFunc(cty.Set(cty.DynamicPseudoType)), "tomap": stdlib.MakeToFunc(cty.Map(cty.DynamicPseudoType)),
+}
+
+var variableSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "type"}, {Name: "default"}, {Name: "description"}},
+}
+
+// decodeVariables evaluates the file's variable and locals blocks, marking every variable name
+// it declares in declared.
+func (f *fileScope) decodeVariables(blocks hcl.Blocks, overrides map[string]string, declared map[string]bool) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	f.vars = map[string]cty.Value{}
+	f.locals = map[string]cty.Value{}
+	seen := map[string]hcl.Range{}
+	for _, b := range blocks.OfType("variable") {
+		name := b.Labels[0]
+		if !identPattern.MatchString(name) {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Invalid variable name",
+				Detail:  fmt.Sprintf("The variable name %q cannot be used in expressions: start with a letter or \"_\" and use only letters, digits and \"_\".", name),
+				Subject: b.LabelRanges[0].Ptr(),
+			})
+			continue
+		}
+		if prev, ok := seen[name]; ok {
+			diags = append(diags, duplicate("variable", name, b.DefRange, prev))
+			continue
+		}
+		seen[name] = b.DefRange
+		declared[name] = true
+		// Until it has a value, the variable is unknown: expressions using it are skipped
+		// quietly instead of reporting the variable's own error again.
+		f.vars[name] = cty.DynamicVal
+		content, cdiags := b.Body.Content(variableSchema)
+		diags = append(diags, cdiags...)
+		ty := cty.DynamicPseudoType
+		if attr, ok := content.Attributes["type"]; ok {
+			t, tdiags := typeexpr.TypeConstraint(attr.Expr)
+			diags = append(diags, tdiags...)
+			if tdiags.HasErrors() {
+				continue
+			}
+			ty = t
+		}
+		var val cty.Value
+		if text, ok := overrides[name]; ok {
+			v, vdiags := parseOverride(name, text, ty)
+			diags = append(diags, vdiags...)
+			if vdiags.HasErrors() {
+				continue
+			}
+			val = v
+		} else if attr, ok := content.Attributes["default"]; ok {
+			v, vdiags := attr.Expr.Value(nil)
+			diags = append(diags, vdiags...)
+			if vdiags.HasErrors() {
+				continue
+			}
+			val = v
+		} else {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Missing value for variable",
+				Detail:  fmt.Sprintf("Variable %q has no default. Give it one, or set it with -var %s=VALUE.", name, name),
+				Subject: b.DefRange.Ptr(),
+			})
+			continue
+		}
+		cv, err := convert.Convert(val, ty)
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Invalid value for variable",
+				Detail:  fmt.Sprintf("The value of variable %q does not have its type %s: %s.", name, typeexpr.TypeString(ty), err),
+				Subject: b.DefRange.Ptr(),
+			})
+			continue
+		}
+		f.vars[name] = cv
+	}
+	return append(diags, f.decodeLocals(blocks.OfType("locals"))...)
+}
+
+// parseOverride reads a -var value: strings as given, other types as HCL expressions.
+func parseOverride(name, text string, ty cty.Type) (cty.Value, hcl.Diagnostics) {
+	if ty == cty.String || ty == cty.DynamicPseudoType {
+		return cty.StringVal(text), nil
+	}
+	expr, diags := hclsyntax.ParseExpression([]byte(text), "-var "+name, hcl.InitialPos)
+	if !diags.HasErrors() {
+		var v cty.Value
+		if v, diags = expr.Value(nil); !diags.HasErrors() {
+			return v, nil
+		}
+	}
+	return cty.NilVal, hcl.Diagnostics{{
+		Severity: hcl.DiagError, Summary: "Invalid value for variable",
+		Detail: fmt.Sprintf("The value given with -var %s=%s is not a valid %s: %s. Write it in HCL syntax, with strings in quotes, as in -var '%s=[\"eu\", \"us\"]'.",
+			name, text, typeexpr.TypeString(ty), diags[0].Summary, name),
+	}}
+}
+
+// decodeLocals evaluates locals in dependency order, so a local may use another declared
+// below it. Locals left over when no more can be evaluated depend on each other in a cycle.
+func (f *fileScope) decodeLocals(blocks hcl.Blocks) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	attrs := map[string]*hcl.Attribute{}
+	for _, b := range blocks {
+		as, adiags := b.Body.JustAttributes()
+		diags = append(diags, adiags...)
+		for name, a := range as {
+			if prev, ok := attrs[name]; ok {
+				diags = append(diags, duplicate("local", name, a.NameRange, prev.NameRange))
+				continue
+			}
+			attrs[name] = a
+		}
+	}
+	declared := map[string]cty.Value{}
+	for name := range attrs {
+		declared[name] = cty.DynamicVal
+	}
+	pending := map[string]*hcl.Attribute{}
+	for name, a := range attrs {
+		rdiags := f.checkRefs(a.Expr, refScope{attr: "local." + name, locals: declared})
+		diags = append(diags, rdiags...)
+		if !rdiags.HasErrors() {
+			pending[name] = a
+		}
+	}
+	for progress := true; progress && len(pending) > 0; {
+		progress = false
+		for _, name := range sortedKeys(pending) {
+			a := pending[name]
+			if !f.localsReady(a.Expr) {
+				continue
+			}
+			v, vdiags := a.Expr.Value(f.evalContext(nil))
+			diags = append(diags, vdiags...)
+			f.locals[name] = v
+			delete(pending, name)
+			progress = true
+		}
+	}
+	for _, name := range sortedKeys(pending) {
+		a := pending[name]
+		f.locals[name] = cty.DynamicVal // reported here, and skipped where used
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: "Cycle in locals",
+			Detail:  fmt.Sprintf("local.%s depends, directly or through other locals, on itself. Break the cycle by giving one of them a value that does not refer back.", name),
+			Subject: a.NameRange.Ptr(),
+		})
+	}
+	return diags
+}
+
+func (f *fileScope) localsReady(expr hcl.Expression) bool {
+	for _, tr := range expr.Variables() {
+		if tr.RootName() != "local" || len(tr) < 2 {
+			continue
+		}
+		if a, ok := tr[1].(hcl.TraverseAttr); ok {
+			if _, done := f.locals[a.Name]; !done {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// refScope says what an expression may refer to.
+type refScope struct {
+	attr    string               // the attribute, for messages
+	locals  map[string]cty.Value // overrides the file's locals while they are being evaluated
+	each    bool                 // inside a task with for_each
+	runtime bool                 // runtime values allowed
+	params  []string             // the DAG's param names
+}
+
+// checkRefs reports references to anything the scope does not have, with a suggestion when a
+// near name exists. hcl would report most of these too, but not with the reason or the fix.
+func (f *fileScope) checkRefs(expr hcl.Expression, s refScope) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	locals := f.locals
+	if s.locals != nil {
+		locals = s.locals
+	}
+	for _, tr := range expr.Variables() {
+		root := tr.RootName()
+		rng := tr.SourceRange()
+		attr := ""
+		if len(tr) > 1 {
+			if a, ok := tr[1].(hcl.TraverseAttr); ok {
+				attr = a.Name
+			}
+		}
+		bad := func(summary, detail string) {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: rng.Ptr()})
+		}
+		switch root {
+		case "var", "local":
+			names := f.vars
+			kind := "variable"
+			if root == "local" {
+				names, kind = locals, "local value"
+			}
+			if attr == "" {
+				bad("Invalid reference", fmt.Sprintf("A reference to %s needs a name, as in %s.NAME.", root, root))
+			} else if _, ok := names[attr]; !ok {
+				bad("Reference to undeclared "+kind, fmt.Sprintf("No %s named %q is declared in this file.%s", kind, attr, didYouMean(attr, sortedKeys(names))))
+			}
+		case "each":
+			if !s.each {
+				bad("each is not available here", fmt.Sprintf("each.key and each.value exist only inside a task block with for_each; %s cannot use them.", s.attr))
+			} else if attr != "key" && attr != "value" {
+				bad("Unsupported attribute of each", fmt.Sprintf("each has the attributes key and value, not %q.%s", attr, didYouMean(attr, []string{"key", "value"})))
+			}
+		case "run", "task", "dag", "params":
+			if !s.runtime {
+				bad("Runtime value not allowed here", fmt.Sprintf("The value of %s is fixed when the DAG is applied, so it cannot use %s, which is known only when a task runs. Runtime values can be used in %s.", s.attr, traversalString(tr), runtimeAttrs))
+				continue
+			}
+			fields := runtimeFields[root]
+			if root == "params" {
+				fields = s.params
+			}
+			if attr == "" {
+				bad("Invalid reference", fmt.Sprintf("A reference to %s needs an attribute, such as %s.%s.", root, root, first(fields, "NAME")))
+			} else if !contains(fields, attr) {
+				what := fmt.Sprintf("%s has no attribute %q; it has %s.", root, attr, strings.Join(fields, ", "))
+				if root == "params" {
+					what = fmt.Sprintf("This DAG declares no param %q.", attr)
+				}
+				bad("Unknown runtime value", what+didYouMean(attr, fields))
+			}
+		default:
+			bad("Unknown variable", fmt.Sprintf("There is no variable named %q. Expressions can refer to var, local, each (in tasks with for_each) and, in %s, the runtime values run, params, task and dag.%s", root, runtimeAttrs, didYouMean(root, []string{"var", "local", "each", "run", "params", "task", "dag"})))
+		}
+	}
+	return diags
+}
+
+// evalContext returns the context static expressions are evaluated in, with each bound when
+// given and the runtime namespaces bound to sentinels.
+func (f *fileScope) evalContext(each map[string]cty.Value, params ...string) *hcl.EvalContext {
+	vars := map[string]cty.Value{
+		"var":   cty.ObjectVal(f.vars),
+		"local": cty.ObjectVal(f.locals),
+	}
+	if each != nil {
+		vars["each"] = cty.ObjectVal(each)
+	}
+	for ns, fields := range runtimeFields {
+		vars[ns] = sentinelObject(ns, fields)
+	}
+	vars["params"] = sentinelObject("params", params)
+	return &hcl.EvalContext{Variables: vars, Functions: functions}
+}
+
+func sentinelObject(ns string, fields []string) cty.Value {
+	attrs := make(map[string]cty.Value, len(fields))
+	for _, f := range fields {
+		attrs[f] = cty.StringVal(sentinel + ns + "." + f + sentinel)
+	}
+	return cty.ObjectVal(attrs)
+}
+
+// templateString turns an evaluated string into the template stored for runtime: sentinels
+// become ${ns.name} sequences and literal "${" and "%{" are escaped so that rendering yields
+// the text the user wrote.
+func templateString(s string) (string, error) {
+	if !strings.Contains(s, sentinel) {
+		return escapeTemplate(s), nil
+	}
+	parts := strings.Split(s, sentinel)
+	var b strings.Builder
+	for i, p := range parts {
+		if i%2 == 0 {
+			b.WriteString(escapeTemplate(p))
+			continue
+		}
+		ns, field, _ := strings.Cut(p, ".")
+		if _, known := runtimeFields[ns]; (!known && ns != "params") || field == "" || len(parts)%2 == 0 {
+			return "", fmt.Errorf("a runtime value can only be placed into a string, as in \"${run.id}\"; it cannot be passed to a function, whose result is decided when the DAG is applied")
+		}
+		b.WriteString("${" + p + "}")
+	}
+	return b.String(), nil
+}
+
+func escapeTemplate(s string) string {
+	return strings.NewReplacer("${", "$${", "%{", "%%{").Replace(s)
+}
+
+func traversalString(tr hcl.Traversal) string {
+	var b strings.Builder
+	for _, step := range tr {
+		switch s := step.(type) {
+		case hcl.TraverseRoot:
+			b.WriteString(s.Name)
+		case hcl.TraverseAttr:
+			b.WriteString("." + s.Name)
+		default:
+			b.WriteString("[...]")
+		}
+	}
+	return b.String()
+}
+
+// didYouMean returns " Did you mean "x"?" for the closest option, or "".
+func didYouMean(given string, options []string) string {
+	best, bestDist := "", 3
+	for _, o := range options {
+		if d := levenshtein.Distance(given, o, nil); d < bestDist {
+			best, bestDist = o, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" Did you mean %q?", best)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func first(list []string, fallback string) string {
+	if len(list) == 0 {
+		return fallback
+	}
+	return list[0]
+}

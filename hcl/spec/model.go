@@ -1,0 +1,173 @@
+// Package spec is the DAG language: it parses directories of HCL files into DAG and queue
+// definitions, validates them with diagnostics that point at source, formats files canonically,
+// and renders the runtime values (${run.id}, ${params.NAME}, ...) a task's strings refer to.
+//
+// The HashiCorp HCL library is imported under its own name, hcl; this package is called spec so
+// the two never clash.
+//
+// Definitions are plain data: they serialize to canonical JSON, and the content hash of that JSON
+// (Hash) addresses an applied version, so the same definition always has the same version.
+package spec
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Catch-up policies: which missed intervals a DAG runs when it is created, unpaused or the
+// scheduler was away.
+const (
+	CatchupAll    = "all"    // every interval since start_date
+	CatchupLatest = "latest" // only the most recent missed interval
+	CatchupNone   = "none"   // nothing missed; the first run is the next tick
+)
+
+// Drivers a task may run with; each is a Nomad task driver.
+const (
+	DriverRawExec = "raw_exec"
+	DriverExec    = "exec"
+	DriverDocker  = "docker"
+)
+
+// DefaultQueue is the queue of a task that names none. It exists without being declared (any
+// node in the default node pool, every datacenter), and a `queue "default"` block replaces it.
+const DefaultQueue = "default"
+
+// TriggerRules lists Airflow's trigger rules, which decide when a task may run given the final
+// states of its upstream tasks.
+var TriggerRules = []string{
+	"all_success", "all_failed", "all_done", "one_success", "one_failed",
+	"none_failed", "none_failed_min_one_success", "none_skipped", "always",
+}
+
+// Config is everything a directory of DAG files declares.
+type Config struct {
+	DAGs   []*DAG   // sorted by name
+	Queues []*Queue // sorted by name; includes the implicit default queue unless declared
+}
+
+// DAG is one validated DAG definition, with defaults merged into its tasks and for_each
+// expansions resolved.
+type DAG struct {
+	Name           string    `json:"name"`
+	Description    string    `json:"description,omitempty"`
+	Tags           []string  `json:"tags,omitempty"`
+	Schedule       string    `json:"schedule,omitempty"` // empty: manual triggers only
+	Timezone       string    `json:"timezone"`           // IANA name, "UTC" when not set
+	StartDate      time.Time `json:"start_date"`
+	EndDate        time.Time `json:"end_date,omitzero"`
+	Catchup        string    `json:"catchup"`
+	MaxActiveRuns  int       `json:"max_active_runs"`
+	MaxActiveTasks int       `json:"max_active_tasks"`
+	Paused         bool      `json:"paused"`           // paused when first applied; later pause/unpause is runtime state
+	Params         []*Param  `json:"params,omitempty"` // in declaration order, which a trigger form follows
+	Tasks          []*Task   `json:"tasks"`            // sorted by name
+
+	// Source is the text of the dag block as written, kept with each applied version so users
+	// can read what they applied. It is not part of the definition and not hashed.
+	Source    string    `json:"-"`
+	DeclRange hcl.Range `json:"-"`
+}
+
+// Param is a typed parameter that a manual trigger fills in; scheduled runs use the defaults.
+type Param struct {
+	Name        string          `json:"name"`
+	Type        string          `json:"type"` // string, number, bool, list(string), map(string), ...
+	Default     json.RawMessage `json:"default,omitempty"`
+	Description string          `json:"description,omitempty"`
+	Required    bool            `json:"required,omitempty"`
+
+	DeclRange hcl.Range `json:"-"`
+}
+
+// Task is one task instance of a DAG. A task block with for_each becomes one Task per key,
+// named "block[key]".
+type Task struct {
+	Name        string   `json:"name"`
+	DependsOn   []string `json:"depends_on,omitempty"` // task instance names, sorted
+	TriggerRule string   `json:"trigger_rule"`
+	Queue       string   `json:"queue"`
+	Driver      string   `json:"driver"`
+
+	// Command, Args, Image, Env values and Config may hold runtime values as template
+	// sequences (${run.id}); Render resolves them for one attempt.
+	Command string            `json:"command,omitempty"`
+	Args    []string          `json:"args,omitempty"`
+	Image   string            `json:"image,omitempty"`
+	Config  json.RawMessage   `json:"config,omitempty"` // extra driver configuration, as JSON
+	Env     map[string]string `json:"env,omitempty"`
+
+	Resources Resources `json:"resources"`
+
+	Retries                 int      `json:"retries"`
+	RetryDelay              Duration `json:"retry_delay"`
+	RetryExponentialBackoff bool     `json:"retry_exponential_backoff,omitempty"`
+	MaxRetryDelay           Duration `json:"max_retry_delay,omitempty"`
+	Timeout                 Duration `json:"timeout,omitempty"` // zero: no timeout
+	Priority                int      `json:"priority"`
+
+	DeclRange hcl.Range `json:"-"`
+}
+
+// Resources are what one attempt reserves on a Nomad node.
+type Resources struct {
+	CPU      int `json:"cpu"`       // MHz
+	MemoryMB int `json:"memory_mb"` // MiB
+}
+
+// Queue routes tasks to Nomad nodes and bounds how many of its tasks run at once.
+type Queue struct {
+	Name        string       `json:"name"`
+	Description string       `json:"description,omitempty"`
+	Namespace   string       `json:"namespace,omitempty"` // empty: the client's namespace
+	NodePool    string       `json:"node_pool,omitempty"` // empty: "default"
+	Datacenters []string     `json:"datacenters,omitempty"`
+	Constraints []Constraint `json:"constraints,omitempty"`
+	MaxRunning  int          `json:"max_running,omitempty"` // zero: unbounded
+
+	Source    string    `json:"-"` // the queue block as written; see DAG.Source
+	DeclRange hcl.Range `json:"-"`
+}
+
+// Constraint is a Nomad placement constraint, with Nomad's attribute, operator and value.
+type Constraint struct {
+	Attribute string `json:"attribute,omitempty"`
+	Operator  string `json:"operator,omitempty"`
+	Value     string `json:"value,omitempty"`
+}
+
+// Duration is a time.Duration that serializes as a Go duration string ("1m30s").
+type Duration time.Duration
+
+// MarshalJSON implements json.Marshaler.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Hash is the content address of a definition: the hex SHA-256 of its canonical JSON.
+func Hash(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}

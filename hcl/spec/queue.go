@@ -1,0 +1,94 @@
+package spec
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// ConstraintOperators are the operators of Nomad's constraint block that a queue may use.
+var ConstraintOperators = []string{
+	"=", "==", "is", "!=", "not", "<", "<=", ">", ">=", "regexp", "version", "semver",
+	"set_contains", "set_contains_all", "set_contains_any", "is_set", "is_not_set",
+	"distinct_hosts", "distinct_property",
+}
+
+var queueSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "description"}, {Name: "namespace"}, {Name: "node_pool"},
+		{Name: "datacenters"}, {Name: "max_running"},
+	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "constraint"}},
+}
+
+var constraintSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "attribute"}, {Name: "operator"}, {Name: "value"}},
+}
+
+// decodeQueue decodes and validates one queue block.
+func (f *fileScope) decodeQueue(b *hclsyntax.Block) (*Queue, hcl.Diagnostics) {
+	q := &Queue{Name: b.Labels[0], Source: f.blockSource(b), DeclRange: b.DefRange()}
+	var diags hcl.Diagnostics
+	if diag := checkName("queue", q.Name, b.LabelRanges[0]); diag != nil {
+		diags = append(diags, diag)
+	}
+	content, cdiags := b.Body.Content(queueSchema)
+	diags = append(diags, cdiags...)
+	ev := &evaluator{file: f, ctx: f.evalContext(nil)}
+	at := content.Attributes
+	ev.str(at["description"], refScope{}, &q.Description)
+	ev.str(at["namespace"], refScope{}, &q.Namespace)
+	ev.str(at["node_pool"], refScope{}, &q.NodePool)
+	ev.strList(at["datacenters"], refScope{}, &q.Datacenters)
+	ev.int(at["max_running"], refScope{}, 0, 1<<20, &q.MaxRunning)
+	for _, cb := range content.Blocks.OfType("constraint") {
+		cc, ccdiags := cb.Body.Content(constraintSchema)
+		ev.diags = append(ev.diags, ccdiags...)
+		c := Constraint{Operator: "="}
+		f.nomadString(ev, cc.Attributes["attribute"], &c.Attribute)
+		f.nomadString(ev, cc.Attributes["value"], &c.Value)
+		if a := cc.Attributes["operator"]; ev.str(a, refScope{}, &c.Operator) {
+			ev.oneOf(a, "constraint operator", c.Operator, ConstraintOperators)
+		}
+		if c.Attribute == "" && c.Operator != "distinct_hosts" {
+			ev.diags = append(ev.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Missing constraint attribute",
+				Detail:  fmt.Sprintf("A constraint of queue %q needs the node attribute it tests, such as attribute = \"${attr.kernel.name}\".", q.Name),
+				Subject: cb.DefRange.Ptr(),
+			})
+		}
+		q.Constraints = append(q.Constraints, c)
+	}
+	return q, append(diags, ev.diags...)
+}
+
+// nomadRoots are the interpolation namespaces of Nomad's constraints.
+var nomadRoots = map[string]bool{"attr": true, "node": true, "meta": true}
+
+// nomadString decodes a constraint string. Nomad users write "${attr.kernel.name}" there, which
+// is Nomad's interpolation, not dagflow's: a string that refers only to attr, node and meta is
+// kept as written, as Nomad's own job parser does, so constraints read the same in both.
+func (f *fileScope) nomadString(ev *evaluator, a *hcl.Attribute, out *string) {
+	if a == nil {
+		return
+	}
+	vars := a.Expr.Variables()
+	for _, tr := range vars {
+		if !nomadRoots[tr.RootName()] {
+			ev.str(a, refScope{}, out)
+			return
+		}
+	}
+	if len(vars) == 0 {
+		ev.str(a, refScope{}, out)
+		return
+	}
+	r := a.Expr.Range()
+	text := string(f.src[r.Start.Byte:r.End.Byte])
+	if len(text) < 2 || text[0] != '"' || text[len(text)-1] != '"' {
+		ev.fail(a, "Invalid constraint", fmt.Errorf("a Nomad interpolation such as ${attr.kernel.name} must stand in a quoted string"))
+		return
+	}
+	*out = text[1 : len(text)-1]
+}

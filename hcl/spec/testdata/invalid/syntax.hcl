@@ -1,0 +1,4 @@
+dag "broken" {
+  schedule = "@daily"
+  task "a" {
+    command = "/bin/true"

@@ -1,0 +1,14 @@
+dag "typos" {
+  shedule = "@daily"
+
+  task "a" {
+    command = "/bin/true"
+    retires = 3
+  }
+
+  taks "b" {
+  }
+}
+
+pipeline "x" {
+}

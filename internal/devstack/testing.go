@@ -1,0 +1,75 @@
+package devstack
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// StartConsulT starts a Consul dev agent for the test t and stops it when the test ends. It
+// fails the test (never skips it) when the agent cannot start; a missing binary is a failure
+// whose message says to run `make tools`.
+//
+// The agent's output goes to a file in t.TempDir(). When the test fails, its path and last
+// lines are logged; the lines are there because t.TempDir() is removed after the test.
+func StartConsulT(t testing.TB) *Consul {
+	t.Helper()
+	out := agentLog(t, "consul")
+	c, err := StartConsul(context.Background(), ConsulOptions{Logger: out})
+	if err != nil {
+		t.Fatalf("start consul: %v\n(agent output: %s)", err, out.Name())
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("stop consul: %v", err)
+		}
+	})
+	return c
+}
+
+// StartNomadT starts a Nomad dev agent for the test t, joined to consul unless it is nil, and
+// stops it when the test ends. Failures and output are handled as by StartConsulT.
+func StartNomadT(t testing.TB, consul *Consul) *Nomad {
+	t.Helper()
+	opts := NomadOptions{Logger: agentLog(t, "nomad")}
+	if consul != nil {
+		opts.ConsulAddr = consul.HTTPAddr
+	}
+	n, err := StartNomad(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("start nomad: %v\n(agent output: %s)", err, opts.Logger.(*os.File).Name())
+	}
+	t.Cleanup(func() {
+		if err := n.Stop(); err != nil {
+			t.Errorf("stop nomad: %v", err)
+		}
+	})
+	return n
+}
+
+// agentLog creates the file an agent's output goes to and arranges for it to be reported if t
+// fails. The report runs after the agent is stopped (cleanups run last-in first-out and the
+// caller registers Stop later), so it includes the shutdown.
+func agentLog(t testing.TB, name string) *os.File {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name+".log")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatalf("create %s output file: %v", name, err)
+	}
+	t.Cleanup(func() {
+		f.Close()
+		if !t.Failed() {
+			return
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Logf("%s agent output: %s (unreadable: %v)", name, path, err)
+			return
+		}
+		t.Logf("%s agent output: %s (removed with the test's temp dir); last lines:\n%s",
+			name, path, lastLines(b, 40))
+	})
+	return f
+}

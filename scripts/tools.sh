@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Installs the real consul and nomad binaries that `make dev` and the tests run, into ./bin.
+#
+# Neither has a Debian package and `go install module@version` refuses both (their go.mod files
+# replace their own submodules with folders that module zips leave out), so they are built from
+# the Go module proxy with those replaces dropped. A build takes minutes, so finished binaries are
+# kept in a per-user cache outside the work tree and reused by every clone on this machine.
+# Binaries already on PATH are used when their version matches.
+set -euo pipefail
+
+CONSUL_VERSION=${CONSUL_VERSION:-1.22.0}
+NOMAD_VERSION=${NOMAD_VERSION:-1.11.3}
+# Nomad pins its api submodule to an old pseudo-version that no longer compiles with v1.11.3.
+NOMAD_API_VERSION=${NOMAD_API_VERSION:-v0.0.0-20261016150620-df630b26e78a}
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+bindir="$root/bin"
+cache="${DAGFLOW_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dagflow/tools}"
+mkdir -p "$bindir" "$cache"
+
+log() { printf 'tools: %s\n' "$*" >&2; }
+
+# version_of NAME PATH prints the bare version a binary reports ("1.22.0").
+version_of() {
+  "$2" version 2>/dev/null | head -n 1 | sed -E 's/^[A-Za-z]+ v([0-9.]+).*/\1/'
+}
+
+# build NAME MODULE VERSION [extra go mod edit args...] builds MODULE@VERSION into the cache.
+build() {
+  local name=$1 module=$2 version=$3
+  shift 3
+  local out="$cache/$name-$version"
+  if [ -x "$out" ]; then
+    printf '%s\n' "$out"
+    return
+  fi
+  log "building $name v$version from the Go module proxy (a few minutes, once per machine)"
+  local dir src work
+  dir=$(GOFLAGS=-mod=mod go mod download -json "$module@v$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$dir" ] || { log "go mod download $module@v$version gave no directory"; exit 1; }
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  src="$work/src"
+  cp -r "$dir" "$src"
+  chmod -R u+w "$src"
+  (
+    cd "$src"
+    # Drop every replace that points into the module's own tree: those folders are not in the zip.
+    # go.mod is canonical: one replace per line, "[replace] PATH [VERSION] => TARGET".
+    sed -E -n 's/^(replace)?[[:space:]]*([^[:space:]]+)( [^[:space:]]+)? => \.\/.*/\2/p' go.mod |
+      sort -u | while read -r path; do go mod edit -dropreplace="$path"; done
+    for edit in "$@"; do go mod edit "$edit"; done
+    GONOSUMDB="github.com/hashicorp/$name" GOFLAGS="-mod=mod -buildvcs=false" \
+      CGO_ENABLED=0 go build -trimpath -o "$out.tmp" .
+  )
+  mv "$out.tmp" "$out"
+  printf '%s\n' "$out"
+}
+
+# install NAME MODULE VERSION [edits...] links a matching binary into ./bin.
+install() {
+  local name=$1 version=$3 found
+  found=$(command -v "$name" || true)
+  if [ -n "$found" ] && [ "$found" != "$bindir/$name" ] && [ "$(version_of "$name" "$found")" = "$version" ]; then
+    log "using $found (v$version)"
+  else
+    found=$(build "$@")
+  fi
+  ln -sf "$found" "$bindir/$name"
+  log "$name v$(version_of "$name" "$bindir/$name") -> bin/$name"
+}
+
+case "${1:-all}" in
+  consul) install consul github.com/hashicorp/consul "$CONSUL_VERSION" ;;
+  nomad) install nomad github.com/hashicorp/nomad "$NOMAD_VERSION" "-require=github.com/hashicorp/nomad/api@$NOMAD_API_VERSION" ;;
+  all)
+    "$0" consul
+    "$0" nomad
+    ;;
+  *) log "usage: $0 [consul|nomad|all]"; exit 2 ;;
+esac
