@@ -67,13 +67,17 @@ func hasOffset(s string) bool {
 	return strings.HasSuffix(clock, "Z") || strings.ContainsAny(clock, "+-")
 }
 
-// LoadLocation returns the time zone with the given IANA name, like time.LoadLocation: "" and
-// "UTC" mean UTC, and "Local" the host's zone, which a DAG should not depend on. Names are
-// looked up in the database embedded in the binary when the host has none.
+// LoadLocation returns the time zone with the given IANA name. Unlike time.LoadLocation it
+// refuses "" and "Local": a DAG's schedule must not depend on the zone of the host that happens
+// to evaluate it. Names are looked up in the database embedded in the binary when the host has
+// none.
 //
 // An unknown name is an error that suggests a close IANA name when there is one, such as
 // `unknown time zone "Europe/Berln"; did you mean "Europe/Berlin"?`.
 func LoadLocation(name string) (*time.Location, error) {
+	if name == "" || name == "Local" {
+		return nil, fmt.Errorf("time zone %q depends on the host; use an IANA name such as \"Europe/Berlin\" or \"UTC\"", name)
+	}
 	loc, err := time.LoadLocation(name)
 	if err == nil {
 		return loc, nil

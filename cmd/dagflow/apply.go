@@ -29,6 +29,9 @@ Usage: dagflow apply [options] [PATH]
   If anything else changed the applied DAGs since the plan was computed
   (another apply, say), nothing is written and apply asks you to plan again.
 
+  Consul is reached through CONSUL_HTTP_ADDR and CONSUL_HTTP_TOKEN, Nomad
+  through NOMAD_ADDR, NOMAD_TOKEN and NOMAD_NAMESPACE.
+
 Options:
 
   -auto-approve       Apply without asking for confirmation.
@@ -49,7 +52,7 @@ func (c *ApplyCommand) Synopsis() string { return "Apply DAG and queue definitio
 
 // Run implements cli.Command.
 func (c *ApplyCommand) Run(args []string) int {
-	fs := c.flagSet("apply", c.Help, true)
+	fs := c.flagSet("apply", c.Help, colorFlags|varFlags|clusterFlags)
 	autoApprove := fs.Bool("auto-approve", false, "")
 	path, ok := c.parse(fs, args)
 	if !ok {

@@ -49,7 +49,7 @@ func (c *FmtCommand) Synopsis() string { return "Rewrite DAG files in the canoni
 
 // Run implements cli.Command.
 func (c *FmtCommand) Run(args []string) int {
-	fs := c.flagSet("fmt", c.Help, false)
+	fs := c.flagSet("fmt", c.Help, colorFlags)
 	check := fs.Bool("check", false, "")
 	diff := fs.Bool("diff", false, "")
 	path, ok := c.parse(fs, args)

@@ -30,30 +30,48 @@ type Meta struct {
 
 	noColor  bool
 	kvPrefix string
-	vars     varFlags
+	vars     varList
 }
 
-// flagSet returns a flag set with the options common to commands that read DAG files and,
-// with cluster, those that reach Consul.
-func (m *Meta) flagSet(name string, help func() string, cluster bool) *flag.FlagSet {
+// Option groups a command's flag set can have.
+const (
+	colorFlags   = 1 << iota // -no-color
+	varFlags                 // -var NAME=VALUE
+	clusterFlags             // -kv-prefix
+)
+
+// flagSet returns a flag set with the option groups a command takes.
+func (m *Meta) flagSet(name string, help func() string, groups int) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() { m.UI.Error(help()) }
-	fs.BoolVar(&m.noColor, "no-color", false, "")
-	fs.Var(&m.vars, "var", "")
-	if cluster {
+	if groups&colorFlags != 0 {
+		fs.BoolVar(&m.noColor, "no-color", false, "")
+	}
+	if groups&varFlags != 0 {
+		fs.Var(&m.vars, "var", "")
+	}
+	if groups&clusterFlags != 0 {
 		fs.StringVar(&m.kvPrefix, "kv-prefix", envOr("DAGFLOW_KV_PREFIX", state.DefaultPrefix), "")
 	}
 	return fs
 }
 
-// parse parses args and returns the one optional path argument, "." by default.
-func (m *Meta) parse(fs *flag.FlagSet, args []string) (string, bool) {
+// parseFlags parses args, printing the error and usage when they are wrong.
+func (m *Meta) parseFlags(fs *flag.FlagSet, args []string) bool {
 	if err := fs.Parse(args); err != nil {
 		if err != flag.ErrHelp {
 			m.UI.Error(fmt.Sprintf("Error: %v\n", err))
 		}
 		fs.Usage()
+		return false
+	}
+	return true
+}
+
+// parse parses args and returns the one optional path argument, "." by default.
+func (m *Meta) parse(fs *flag.FlagSet, args []string) (string, bool) {
+	if !m.parseFlags(fs, args) {
 		return "", false
 	}
 	switch fs.NArg() {
@@ -129,12 +147,12 @@ func (m *Meta) confirm(question string) bool {
 	return err == nil && strings.TrimSpace(answer) == "yes"
 }
 
-// varFlags collects repeated -var NAME=VALUE options.
-type varFlags []string
+// varList collects repeated -var NAME=VALUE options.
+type varList []string
 
-func (v *varFlags) String() string { return strings.Join(*v, ",") }
+func (v *varList) String() string { return strings.Join(*v, ",") }
 
-func (v *varFlags) Set(s string) error {
+func (v *varList) Set(s string) error {
 	if name, _, ok := strings.Cut(s, "="); !ok || name == "" {
 		return fmt.Errorf("-var takes NAME=VALUE, got %q", s)
 	}
@@ -142,7 +160,7 @@ func (v *varFlags) Set(s string) error {
 	return nil
 }
 
-func (v varFlags) values() map[string]string {
+func (v varList) values() map[string]string {
 	out := map[string]string{}
 	for _, s := range v {
 		name, value, _ := strings.Cut(s, "=")

@@ -51,7 +51,7 @@ func (c *PlanCommand) Synopsis() string { return "Show what apply would change" 
 
 // Run implements cli.Command.
 func (c *PlanCommand) Run(args []string) int {
-	fs := c.flagSet("plan", c.Help, true)
+	fs := c.flagSet("plan", c.Help, colorFlags|varFlags|clusterFlags)
 	detailed := fs.Bool("detailed-exitcode", false, "")
 	asJSON := fs.Bool("json", false, "")
 	path, ok := c.parse(fs, args)

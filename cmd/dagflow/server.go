@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -59,14 +58,15 @@ func (c *ServerCommand) Synopsis() string { return "Run the dagflow server (UI a
 
 // Run implements cli.Command.
 func (c *ServerCommand) Run(args []string) int {
-	fs := c.flagSet("server", c.Help, true)
+	fs := c.flagSet("server", c.Help, clusterFlags)
 	listen := fs.String("listen", envOr("DAGFLOW_LISTEN", DefaultListen), "")
 	level := fs.String("log-level", "info", "")
 	logJSON := fs.Bool("log-json", false, "")
-	if err := fs.Parse(args); err != nil {
-		if err != flag.ErrHelp {
-			c.UI.Error(fmt.Sprintf("Error: %v\n", err))
-		}
+	if !c.parseFlags(fs, args) {
+		return exitError
+	}
+	if fs.NArg() > 0 {
+		c.UI.Error(fmt.Sprintf("Error: server takes no arguments, got %q\n", fs.Args()))
 		fs.Usage()
 		return exitError
 	}

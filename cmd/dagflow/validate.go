@@ -43,7 +43,7 @@ func (c *ValidateCommand) Synopsis() string { return "Check DAG files for errors
 
 // Run implements cli.Command.
 func (c *ValidateCommand) Run(args []string) int {
-	fs := c.flagSet("validate", c.Help, false)
+	fs := c.flagSet("validate", c.Help, colorFlags|varFlags)
 	asJSON := fs.Bool("json", false, "")
 	path, ok := c.parse(fs, args)
 	if !ok {

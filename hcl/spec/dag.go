@@ -156,6 +156,18 @@ func (f *fileScope) decodeDAG(b *hclsyntax.Block, queues map[string]*Queue) (*DA
 		paramNames[i] = p.Name
 	}
 
+	if d.Schedule != "" {
+		for _, p := range params {
+			if p.Required {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Required param in a scheduled DAG",
+					Detail:  fmt.Sprintf("DAG %q has a schedule, and scheduled runs have no one to supply param %q. Give it a default instead of required = true.", d.Name, p.Name),
+					Subject: p.DeclRange.Ptr(),
+				})
+			}
+		}
+	}
+
 	tasks, tdiags := f.decodeTasks(d, content.Blocks, paramNames, queues)
 	d.Tasks = tasks
 	diags = append(diags, tdiags...)
@@ -440,7 +452,11 @@ func (e *evaluator) value(a *hcl.Attribute, s refScope) (cty.Value, bool) {
 	}
 	s.runtime = runtimeAttr(a.Name)
 	s.attr = a.Name
-	if rdiags := e.file.checkRefs(a.Expr, s); rdiags.HasErrors() {
+	rdiags := e.file.checkRefs(a.Expr, s)
+	if s.runtime {
+		rdiags = append(rdiags, checkRuntimePlacement(a.Expr, a.Name)...)
+	}
+	if rdiags.HasErrors() {
 		e.diags = append(e.diags, rdiags...)
 		return cty.NilVal, false
 	}
@@ -615,7 +631,15 @@ func (e *evaluator) settings(t *Task, content *hcl.BodyContent, s refScope, fina
 	e.duration(at["max_retry_delay"], s, &t.MaxRetryDelay)
 	e.duration(at["timeout"], s, &t.Timeout)
 	e.int(at["priority"], s, 1, 100, &t.Priority)
-	for _, rb := range content.Blocks.OfType("resources") {
+	for i, rb := range content.Blocks.OfType("resources") {
+		if i > 0 {
+			e.diags = append(e.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Duplicate resources block",
+				Detail:  "A task or defaults block has at most one resources block. Merge them.",
+				Subject: rb.DefRange.Ptr(),
+			})
+			continue
+		}
 		rc, rdiags := rb.Body.Content(resourcesSchema)
 		e.diags = append(e.diags, rdiags...)
 		e.int(rc.Attributes["cpu"], s, 1, 1<<20, &t.Resources.CPU)

@@ -290,6 +290,52 @@ func (f *fileScope) checkRefs(expr hcl.Expression, s refScope) hcl.Diagnostics {
 	return diags
 }
 
+// runtimeRoots are the namespaces of runtime values.
+var runtimeRoots = map[string]bool{"run": true, "params": true, "task": true, "dag": true}
+
+// checkRuntimePlacement reports runtime values used anywhere but directly in a string template,
+// a list element or a map value: a function, operator or condition would be evaluated when the
+// DAG is applied, before the value exists, and a map key must be known then too.
+func checkRuntimePlacement(expr hcl.Expression, attr string) hcl.Diagnostics {
+	native, ok := expr.(hclsyntax.Expression)
+	if !ok {
+		return nil
+	}
+	w := &placementWalker{attr: attr}
+	hclsyntax.Walk(native, w)
+	return w.diags
+}
+
+type placementWalker struct {
+	attr  string
+	stack []hclsyntax.Node
+	diags hcl.Diagnostics
+}
+
+func (w *placementWalker) Enter(n hclsyntax.Node) hcl.Diagnostics {
+	if tr, ok := n.(*hclsyntax.ScopeTraversalExpr); ok && runtimeRoots[tr.Traversal.RootName()] {
+		for _, parent := range w.stack {
+			switch parent.(type) {
+			case *hclsyntax.TemplateExpr, *hclsyntax.TemplateWrapExpr, *hclsyntax.TupleConsExpr, *hclsyntax.ObjectConsExpr:
+				continue
+			}
+			w.diags = append(w.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Runtime value used in an expression",
+				Detail:  fmt.Sprintf("%s is known only when the task runs, so in %s it can only be placed into a string, as in \"${%s}\", or be a list element or map value. Functions, operators, conditions and map keys are evaluated when the DAG is applied, before it exists.", traversalString(tr.Traversal), w.attr, traversalString(tr.Traversal)),
+				Subject: tr.SrcRange.Ptr(),
+			})
+			break
+		}
+	}
+	w.stack = append(w.stack, n)
+	return nil
+}
+
+func (w *placementWalker) Exit(hclsyntax.Node) hcl.Diagnostics {
+	w.stack = w.stack[:len(w.stack)-1]
+	return nil
+}
+
 // evalContext returns the context static expressions are evaluated in, with each bound when
 // given and the runtime namespaces bound to sentinels.
 func (f *fileScope) evalContext(each map[string]cty.Value, params ...string) *hcl.EvalContext {

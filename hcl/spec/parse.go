@@ -16,7 +16,7 @@ import (
 )
 
 // FileExt is the extension of DAG files. Loading a directory reads every file with it, in every
-// subdirectory not starting with a dot.
+// subdirectory, except files and directories whose names start with a dot.
 const FileExt = ".hcl"
 
 // namePattern is what DAG, task, queue and for_each key names may look like: they become parts
@@ -104,7 +104,8 @@ func (p *Parser) LoadSource(src []byte, name string) (*Config, hcl.Diagnostics) 
 }
 
 // Files returns the DAG files at path, sorted: path itself when it is a file, otherwise every
-// *.hcl file below it, skipping directories whose names start with a dot (.git, .terraform).
+// *.hcl file below it, skipping files and directories whose names start with a dot (.git,
+// editor backups).
 func Files(path string) ([]string, error) {
 	info, err := os.Stat(path)
 	if err != nil {
@@ -121,7 +122,7 @@ func Files(path string) ([]string, error) {
 		if d.IsDir() && p != path && strings.HasPrefix(d.Name(), ".") {
 			return filepath.SkipDir
 		}
-		if !d.IsDir() && strings.HasSuffix(d.Name(), FileExt) {
+		if !d.IsDir() && strings.HasSuffix(d.Name(), FileExt) && !strings.HasPrefix(d.Name(), ".") {
 			out = append(out, p)
 		}
 		return nil

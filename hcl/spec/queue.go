@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"regexp"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -51,12 +52,28 @@ func (f *fileScope) decodeQueue(b *hclsyntax.Block) (*Queue, hcl.Diagnostics) {
 		if a := cc.Attributes["operator"]; ev.str(a, refScope{}, &c.Operator) {
 			ev.oneOf(a, "constraint operator", c.Operator, ConstraintOperators)
 		}
-		if c.Attribute == "" && c.Operator != "distinct_hosts" {
+		missing := func(what, example string) {
 			ev.diags = append(ev.diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError, Summary: "Missing constraint attribute",
-				Detail:  fmt.Sprintf("A constraint of queue %q needs the node attribute it tests, such as attribute = \"${attr.kernel.name}\".", q.Name),
+				Severity: hcl.DiagError, Summary: "Missing constraint " + what,
+				Detail:  fmt.Sprintf("This constraint of queue %q with operator %q needs %s, such as %s.", q.Name, c.Operator, what, example),
 				Subject: cb.DefRange.Ptr(),
 			})
+		}
+		// Only an absent attribute is missing; one that failed to evaluate was reported.
+		if cc.Attributes["attribute"] == nil && c.Operator != "distinct_hosts" {
+			missing("attribute", `attribute = "${attr.kernel.name}"`)
+		}
+		switch c.Operator {
+		case "is_set", "is_not_set", "distinct_hosts", "distinct_property":
+		default:
+			if cc.Attributes["value"] == nil {
+				missing("value", `value = "linux"`)
+			}
+		}
+		if a := cc.Attributes["value"]; a != nil && c.Operator == "regexp" {
+			if _, err := regexp.Compile(c.Value); err != nil {
+				ev.fail(a, "Invalid constraint regexp", fmt.Errorf("the value %q is not a regular expression Nomad can use: %s", c.Value, err))
+			}
 		}
 		q.Constraints = append(q.Constraints, c)
 	}

@@ -89,6 +89,11 @@ func (d *DAG) runtimeContext(t *Task, rt Runtime) (*hcl.EvalContext, error) {
 		if err != nil {
 			return nil, fmt.Errorf("param %q: %w", p.Name, err)
 		}
+		if !ty.IsPrimitiveType() {
+			// A list or map cannot be interpolated into a string; tasks get it as JSON text.
+			params[p.Name] = cty.StringVal(string(raw))
+			continue
+		}
 		v, err := ctyjson.Unmarshal(raw, ty)
 		if err != nil {
 			return nil, fmt.Errorf("param %q: %w", p.Name, err)
