@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/dagflow/dagflow/hcl/spec"
@@ -18,6 +16,7 @@ import (
 	"github.com/dagflow/dagflow/plan"
 	"github.com/dagflow/dagflow/schedule"
 	"github.com/dagflow/dagflow/state"
+	"github.com/dagflow/dagflow/state/statetest"
 )
 
 // now is fixed so catch-up counts are exact: three whole days after start.
@@ -27,33 +26,6 @@ var (
 )
 
 func day(n int) time.Time { return start.AddDate(0, 0, n) }
-
-// consulStores starts one Consul agent for a test and returns a function that makes Stores
-// on it, each under its own prefix so subtests do not see each other's keys.
-func consulStores(t *testing.T) (func(t *testing.T) *state.Store, *devstack.Consul, *consulapi.Client) {
-	t.Helper()
-	agent := devstack.StartConsulT(t)
-	cfg := consulapi.DefaultConfig()
-	cfg.Address = agent.HTTPAddr
-	client, err := consulapi.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	n := 0
-	return func(t *testing.T) *state.Store {
-		t.Helper()
-		mu.Lock()
-		n++
-		prefix := fmt.Sprintf("plan-test%d/dagflow", n)
-		mu.Unlock()
-		s, err := state.New(client, prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}, agent, client
-}
 
 func mustBuild(t *testing.T, local *spec.Config, s *state.Store, nomad *nomadapi.Client) *plan.Plan {
 	t.Helper()
@@ -81,7 +53,7 @@ func scheduled(name, catchup string, edits ...func(*spec.DAG)) *spec.DAG {
 }
 
 func TestBuild(t *testing.T) {
-	newStore, _, client := consulStores(t)
+	newStore, _, client := statetest.Stores(t)
 	ctx := context.Background()
 
 	t.Run("new DAGs and their catch-up runs", func(t *testing.T) {
@@ -211,7 +183,7 @@ func TestBuild(t *testing.T) {
 }
 
 func TestBuildNomadQueues(t *testing.T) {
-	newStore, consul, _ := consulStores(t)
+	newStore, consul, _ := statetest.Stores(t)
 	nomadAgent := devstack.StartNomadT(t, consul)
 	nomad, err := nomadapi.NewClient(&nomadapi.Config{Address: "http://" + nomadAgent.HTTPAddr})
 	if err != nil {

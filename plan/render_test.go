@@ -3,8 +3,6 @@ package plan_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,33 +10,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dagflow/dagflow/hcl/spec"
+	"github.com/dagflow/dagflow/internal/golden"
 	"github.com/dagflow/dagflow/plan"
 	"github.com/dagflow/dagflow/schedule"
 	"github.com/dagflow/dagflow/state"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden with the current output")
-
-// golden compares got with testdata/NAME.golden, or rewrites the file with -update.
-func golden(t *testing.T, name string, got []byte) {
+// goldenFile compares got with testdata/NAME.golden (see package golden).
+func goldenFile(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run go test -update to create it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("output differs from %s (-want +got); run go test -update if the change is intended:\n%s", path, diff)
-	}
+	golden.Check(t, filepath.Join("testdata", name+".golden"), got)
 }
 
 // mixedPlan is the plan of the Terraform-grammar example: a DAG created, one updated, a queue
@@ -137,7 +118,7 @@ func TestRender(t *testing.T) {
 			if err := plan.Render(&buf, tt.plan, tt.color); err != nil {
 				t.Fatalf("Render: %v", err)
 			}
-			golden(t, tt.name, buf.Bytes())
+			goldenFile(t, tt.name, buf.Bytes())
 		})
 	}
 }

@@ -15,8 +15,8 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 
 	"github.com/dagflow/dagflow/hcl/spec"
-	"github.com/dagflow/dagflow/internal/devstack"
 	"github.com/dagflow/dagflow/state"
+	"github.com/dagflow/dagflow/state/statetest"
 )
 
 var (
@@ -110,33 +110,6 @@ func hash(t *testing.T, v any) string {
 	return h
 }
 
-// consulStores starts one Consul agent for a test and returns a function that makes Stores
-// on it, each under its own prefix so subtests do not see each other's keys.
-func consulStores(t *testing.T) (func(t *testing.T) *state.Store, *consulapi.Client) {
-	t.Helper()
-	agent := devstack.StartConsulT(t)
-	cfg := consulapi.DefaultConfig()
-	cfg.Address = agent.HTTPAddr
-	client, err := consulapi.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	n := 0
-	return func(t *testing.T) *state.Store {
-		t.Helper()
-		mu.Lock()
-		n++
-		prefix := fmt.Sprintf("test%d/dagflow", n)
-		mu.Unlock()
-		s, err := state.New(client, prefix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}, client
-}
-
 func mustCatalog(t *testing.T, s *state.Store) *state.Catalog {
 	t.Helper()
 	c, err := s.Catalog(context.Background())
@@ -159,7 +132,7 @@ func mustApply(t *testing.T, s *state.Store, base *state.Catalog, dags []*spec.D
 var ignoreIndex = cmpopts.IgnoreFields(state.Catalog{}, "Index")
 
 func TestStore(t *testing.T) {
-	newStore, client := consulStores(t)
+	newStore, _, client := statetest.Stores(t)
 	ctx := context.Background()
 
 	t.Run("empty catalog", func(t *testing.T) {

@@ -40,12 +40,7 @@ dag "manual" {
 func newServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	consul := devstack.StartConsulT(t)
-	cfg := consulapi.DefaultConfig()
-	cfg.Address = consul.HTTPAddr
-	client, err := consulapi.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := devstack.ConsulClientT(t, consul)
 	store, err := state.New(client, "web-test/")
 	if err != nil {
 		t.Fatal(err)

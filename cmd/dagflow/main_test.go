@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,9 +11,8 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/dagflow/dagflow/internal/devstack"
+	"github.com/dagflow/dagflow/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden output in testdata/script from the current output")
 
 func TestMain(m *testing.M) {
 	os.Exit(testscript.RunMain(m, map[string]func() int{
@@ -29,7 +27,7 @@ func TestScripts(t *testing.T) {
 	nomad := devstack.StartNomadT(t, consul)
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/script",
-		UpdateScripts: *update,
+		UpdateScripts: *golden.Update,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("CONSUL_HTTP_ADDR", consul.HTTPAddr)
 			env.Setenv("NOMAD_ADDR", "http://"+nomad.HTTPAddr)

@@ -3,8 +3,6 @@ package spec_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,27 +11,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/dagflow/dagflow/hcl/spec"
+	"github.com/dagflow/dagflow/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files from the current output")
-
-// golden compares got with the file, or rewrites the file under -update.
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run go test -update to create it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got), run go test -update if the change is intended:\n%s", path, diff)
-	}
-}
 
 // diagnosticText renders diagnostics the way dagflow validate prints them.
 func diagnosticText(t *testing.T, p *spec.Parser, diags hcl.Diagnostics) []byte {
@@ -60,7 +39,7 @@ func TestInvalid(t *testing.T) {
 			if !diags.HasErrors() {
 				t.Fatalf("Load(%s) reported no errors", file)
 			}
-			golden(t, strings.TrimSuffix(file, ".hcl")+".golden", diagnosticText(t, p, diags))
+			golden.Check(t, strings.TrimSuffix(file, ".hcl")+".golden", diagnosticText(t, p, diags))
 		})
 	}
 }
@@ -76,7 +55,7 @@ func TestValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "testdata/valid.golden.json", append(got, '\n'))
+	golden.Check(t, "testdata/valid.golden.json", append(got, '\n'))
 }
 
 func TestExamplesAreValid(t *testing.T) {

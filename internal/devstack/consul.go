@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 
 	consulapi "github.com/hashicorp/consul/api"
 )
@@ -26,14 +25,9 @@ type ConsulOptions struct {
 type Consul struct {
 	HTTPAddr string // "127.0.0.1:PORT"
 
+	agent
 	bin    string
-	dir    string   // temp dir holding the config file and data dir; removed by Stop
-	lock   *os.File // owner lock on dir, released by Stop; see sweepStale
 	logger io.Writer
-
-	mu      sync.Mutex
-	proc    *process
-	stopped bool
 }
 
 // consulPorts are the ports a Consul dev agent listens on, all on 127.0.0.1.
@@ -61,7 +55,7 @@ func StartConsul(ctx context.Context, opts ConsulOptions) (*Consul, error) {
 		removeDir(dir)
 		return nil, fmt.Errorf("start consul agent: %w", err)
 	}
-	c := &Consul{bin: bin, dir: dir, lock: lock, logger: opts.Logger}
+	c := &Consul{agent: agent{name: "consul", dir: dir, lock: lock}, bin: bin, logger: opts.Logger}
 	for attempt := 1; ; attempt++ {
 		err = c.startOnFreePorts(ctx, opts.HTTPPort)
 		if err == nil {
@@ -175,22 +169,7 @@ func (c *Consul) Stop() error {
 	if c == nil {
 		return nil
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stopped {
-		return nil
-	}
-	c.stopped = true
-	var errs []error
-	if c.proc != nil {
-		errs = append(errs, c.proc.stop(DefaultStopTimeout))
-		c.proc = nil
-	}
-	if err := removeDir(c.dir); err != nil {
-		errs = append(errs, fmt.Errorf("remove consul temp dir: %w", err))
-	}
-	closeLock(c.lock)
-	return errors.Join(errs...)
+	return c.stop()
 }
 
 // Restart stops the agent and starts it again on the same ports and data dir, returning when it

@@ -364,3 +364,35 @@ func closeLock(f *os.File) {
 		f.Close()
 	}
 }
+
+// agent is what Consul and Nomad share: a process owning a temp dir.
+type agent struct {
+	name string
+	dir  string   // temp dir holding the config file and data dir; removed by stop
+	lock *os.File // owner lock on dir, released by stop; see sweepStale
+
+	mu      sync.Mutex
+	proc    *process
+	stopped bool
+}
+
+// stop shuts the process down with SIGINT, kills it after DefaultStopTimeout, and removes the
+// temp dir. Later calls do nothing.
+func (a *agent) stop() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stopped {
+		return nil
+	}
+	a.stopped = true
+	var errs []error
+	if a.proc != nil {
+		errs = append(errs, a.proc.stop(DefaultStopTimeout))
+		a.proc = nil
+	}
+	if err := removeDir(a.dir); err != nil {
+		errs = append(errs, fmt.Errorf("remove %s temp dir: %w", a.name, err))
+	}
+	closeLock(a.lock)
+	return errors.Join(errs...)
+}

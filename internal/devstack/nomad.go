@@ -2,13 +2,11 @@ package devstack
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 
 	nomadapi "github.com/hashicorp/nomad/api"
 )
@@ -27,12 +25,7 @@ type NomadOptions struct {
 type Nomad struct {
 	HTTPAddr string // "127.0.0.1:PORT"
 
-	dir  string   // temp dir holding the config file and data dir; removed by Stop
-	lock *os.File // owner lock on dir, released by Stop; see sweepStale
-
-	mu      sync.Mutex
-	proc    *process
-	stopped bool
+	agent
 }
 
 // nomadPorts are the ports a Nomad dev agent listens on, all on 127.0.0.1.
@@ -65,7 +58,7 @@ func StartNomad(ctx context.Context, opts NomadOptions) (*Nomad, error) {
 		removeDir(dir)
 		return nil, fmt.Errorf("start nomad agent: %w", err)
 	}
-	n := &Nomad{dir: dir, lock: lock}
+	n := &Nomad{agent: agent{name: "nomad", dir: dir, lock: lock}}
 	for attempt := 1; ; attempt++ {
 		err = n.startOnFreePorts(ctx, bin, opts)
 		if err == nil {
@@ -206,20 +199,5 @@ func (n *Nomad) Stop() error {
 	if n == nil {
 		return nil
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.stopped {
-		return nil
-	}
-	n.stopped = true
-	var errs []error
-	if n.proc != nil {
-		errs = append(errs, n.proc.stop(DefaultStopTimeout))
-		n.proc = nil
-	}
-	if err := removeDir(n.dir); err != nil {
-		errs = append(errs, fmt.Errorf("remove nomad temp dir: %w", err))
-	}
-	closeLock(n.lock)
-	return errors.Join(errs...)
+	return n.stop()
 }

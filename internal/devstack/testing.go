@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	consulapi "github.com/hashicorp/consul/api"
 )
 
 // StartConsulT starts a Consul dev agent for the test t and stops it when the test ends. It
@@ -72,4 +74,14 @@ func agentLog(t testing.TB, name string) *os.File {
 			name, path, lastLines(b, 40))
 	})
 	return f
+}
+
+// ConsulClientT returns an API client for the agent.
+func ConsulClientT(t testing.TB, c *Consul) *consulapi.Client {
+	t.Helper()
+	client, err := consulapi.NewClient(&consulapi.Config{Address: c.HTTPAddr, Scheme: "http"})
+	if err != nil {
+		t.Fatalf("consul client: %v", err)
+	}
+	return client
 }
