@@ -1,0 +1,257 @@
+// Package config reads the dagflow server's configuration: an HCL file, over defaults taken
+// from the environment variables HashiCorp tools share (CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN,
+// NOMAD_ADDR, NOMAD_TOKEN, NOMAD_NAMESPACE, ...). A value set in the file wins over the
+// environment, and command-line flags win over both.
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclparse"
+)
+
+// Defaults for a server whose file and environment say nothing.
+const (
+	// DefaultListen is loopback, so a server started by hand exposes nothing until the
+	// operator picks an address.
+	DefaultListen    = "127.0.0.1:8080"
+	DefaultKVPrefix  = "dagflow/"
+	DefaultJobPrefix = "dagflow-"
+	DefaultLogLevel  = "info"
+	// DefaultServiceName is the Consul service every instance registers, so that
+	// active.dagflow.service.consul reaches the leader.
+	DefaultServiceName = "dagflow"
+	// DefaultCheckInterval is how often Consul checks an instance's health. The leader's
+	// session is bound to this check, so it bounds how long a killed leader goes unnoticed.
+	DefaultCheckInterval = time.Second
+	// DefaultCheckTimeout is how long one health check may take. Shorter than the interval so
+	// checks never queue up.
+	DefaultCheckTimeout = 800 * time.Millisecond
+	// DefaultDeregisterAfter removes an instance that stayed critical this long from Consul,
+	// so crashed instances do not pile up in the catalog.
+	DefaultDeregisterAfter = time.Minute
+)
+
+// Server is the configuration of one dagflow server.
+type Server struct {
+	Listen      string // address to serve HTTP on
+	Advertise   string // address other instances and Consul's health check use; default Listen
+	KVPrefix    string
+	JobPrefix   string
+	ServiceName string
+	LogLevel    string
+	LogJSON     bool
+	Consul      Consul
+	Nomad       Nomad
+	Leader      Leader
+}
+
+// Consul says how to reach Consul. Empty fields keep the Consul client's own defaults, which
+// read CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN and the other CONSUL_ variables.
+type Consul struct {
+	Address string
+	Token   string
+}
+
+// Nomad says how to reach Nomad. Empty fields keep the Nomad client's defaults (NOMAD_ADDR,
+// NOMAD_TOKEN, NOMAD_NAMESPACE, NOMAD_REGION).
+type Nomad struct {
+	Address   string
+	Token     string
+	Namespace string
+	Region    string
+}
+
+// Leader tunes leader election; see package consullock for the trade-offs.
+type Leader struct {
+	CheckInterval   time.Duration
+	CheckTimeout    time.Duration
+	DeregisterAfter time.Duration
+	LockDelay       time.Duration // zero: consullock's default
+}
+
+// file mirrors the HCL file; optional values are pointers so that "not set" is visible.
+type file struct {
+	Listen      *string     `hcl:"listen"`
+	Advertise   *string     `hcl:"advertise"`
+	KVPrefix    *string     `hcl:"kv_prefix"`
+	JobPrefix   *string     `hcl:"job_prefix"`
+	ServiceName *string     `hcl:"service_name"`
+	LogLevel    *string     `hcl:"log_level"`
+	LogJSON     *bool       `hcl:"log_json"`
+	Consul      *fileConsul `hcl:"consul,block"`
+	Nomad       *fileNomad  `hcl:"nomad,block"`
+	Leader      *fileLeader `hcl:"leader,block"`
+}
+
+type fileConsul struct {
+	Address *string `hcl:"address"`
+	Token   *string `hcl:"token"`
+}
+
+type fileNomad struct {
+	Address   *string `hcl:"address"`
+	Token     *string `hcl:"token"`
+	Namespace *string `hcl:"namespace"`
+	Region    *string `hcl:"region"`
+}
+
+type fileLeader struct {
+	CheckInterval   *string `hcl:"check_interval"`
+	CheckTimeout    *string `hcl:"check_timeout"`
+	DeregisterAfter *string `hcl:"deregister_after"`
+	LockDelay       *string `hcl:"lock_delay"`
+}
+
+// Default returns the configuration of a server with no file: defaults, then the environment
+// (DAGFLOW_LISTEN, DAGFLOW_KV_PREFIX, DAGFLOW_JOB_PREFIX; the Consul and Nomad variables are
+// read by their clients).
+func Default() *Server {
+	return &Server{
+		Listen:      envOr("DAGFLOW_LISTEN", DefaultListen),
+		KVPrefix:    envOr("DAGFLOW_KV_PREFIX", DefaultKVPrefix),
+		JobPrefix:   envOr("DAGFLOW_JOB_PREFIX", DefaultJobPrefix),
+		ServiceName: DefaultServiceName,
+		LogLevel:    DefaultLogLevel,
+		Leader: Leader{
+			CheckInterval:   DefaultCheckInterval,
+			CheckTimeout:    DefaultCheckTimeout,
+			DeregisterAfter: DefaultDeregisterAfter,
+		},
+	}
+}
+
+// Load reads the file at path over Default. Every problem is reported, with its position; the
+// files map is for printing the diagnostics with their source lines.
+func Load(path string) (*Server, map[string]*hcl.File, hcl.Diagnostics) {
+	p := hclparse.NewParser()
+	f, diags := p.ParseHCLFile(path)
+	if diags.HasErrors() {
+		return nil, p.Files(), diags
+	}
+	var raw file
+	diags = append(diags, gohcl.DecodeBody(f.Body, nil, &raw)...)
+	if diags.HasErrors() {
+		return nil, p.Files(), diags
+	}
+	c := Default()
+	c.apply(&raw)
+	diags = append(diags, c.durations(&raw, f.Body)...)
+	diags = append(diags, c.validate(f.Body.MissingItemRange())...)
+	return c, p.Files(), diags
+}
+
+func (c *Server) apply(f *file) {
+	set(&c.Listen, f.Listen)
+	set(&c.Advertise, f.Advertise)
+	set(&c.KVPrefix, f.KVPrefix)
+	set(&c.JobPrefix, f.JobPrefix)
+	set(&c.ServiceName, f.ServiceName)
+	set(&c.LogLevel, f.LogLevel)
+	if f.LogJSON != nil {
+		c.LogJSON = *f.LogJSON
+	}
+	if f.Consul != nil {
+		set(&c.Consul.Address, f.Consul.Address)
+		set(&c.Consul.Token, f.Consul.Token)
+	}
+	if f.Nomad != nil {
+		set(&c.Nomad.Address, f.Nomad.Address)
+		set(&c.Nomad.Token, f.Nomad.Token)
+		set(&c.Nomad.Namespace, f.Nomad.Namespace)
+		set(&c.Nomad.Region, f.Nomad.Region)
+	}
+}
+
+// durations parses the leader block's durations, reporting each bad one.
+func (c *Server) durations(f *file, body hcl.Body) hcl.Diagnostics {
+	if f.Leader == nil {
+		return nil
+	}
+	var diags hcl.Diagnostics
+	rng := body.MissingItemRange()
+	parse := func(name string, s *string, out *time.Duration) {
+		if s == nil {
+			return
+		}
+		d, err := time.ParseDuration(*s)
+		if err != nil || d < 0 {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Invalid duration",
+				Detail:  fmt.Sprintf("leader.%s must be a duration such as \"1s\" or \"500ms\", not %q.", name, *s),
+				Subject: rng.Ptr(),
+			})
+			return
+		}
+		*out = d
+	}
+	parse("check_interval", f.Leader.CheckInterval, &c.Leader.CheckInterval)
+	parse("check_timeout", f.Leader.CheckTimeout, &c.Leader.CheckTimeout)
+	parse("deregister_after", f.Leader.DeregisterAfter, &c.Leader.DeregisterAfter)
+	parse("lock_delay", f.Leader.LockDelay, &c.Leader.LockDelay)
+	return diags
+}
+
+// validate checks what no later step would catch with a clear message.
+func (c *Server) validate(rng hcl.Range) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	bad := func(detail string) {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid server configuration", Detail: detail, Subject: rng.Ptr()})
+	}
+	if err := c.Check(); err != nil {
+		bad(err.Error())
+	}
+	return diags
+}
+
+// Check reports a configuration the server cannot run with, as flags may change a loaded file.
+func (c *Server) Check() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen %q is not HOST:PORT: %v", c.Listen, err)
+	}
+	if hclog.LevelFromString(c.LogLevel) == hclog.NoLevel {
+		return fmt.Errorf("log_level %q is not a level; use trace, debug, info, warn or error", c.LogLevel)
+	}
+	if c.JobPrefix == "" || strings.ContainsAny(c.JobPrefix, " /\x00") {
+		return fmt.Errorf("job_prefix %q must be non-empty, without spaces or slashes, as it starts every Nomad job ID", c.JobPrefix)
+	}
+	if c.Leader.CheckTimeout >= c.Leader.CheckInterval {
+		return fmt.Errorf("leader.check_timeout (%s) must be shorter than leader.check_interval (%s)", c.Leader.CheckTimeout, c.Leader.CheckInterval)
+	}
+	if c.Leader.CheckInterval < 100*time.Millisecond {
+		return fmt.Errorf("leader.check_interval (%s) is below 100ms, which Consul cannot keep", c.Leader.CheckInterval)
+	}
+	return nil
+}
+
+// AdvertiseURL is the base URL other parties reach this instance at.
+func (c *Server) AdvertiseURL() string {
+	addr := c.Advertise
+	if addr == "" {
+		addr = c.Listen
+	}
+	if strings.Contains(addr, "://") {
+		return addr
+	}
+	return "http://" + addr
+}
+
+func set(dst *string, src *string) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}

@@ -1,0 +1,114 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/dagflow/dagflow/config"
+)
+
+func write(t *testing.T, src string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "server.hcl")
+	if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoad(t *testing.T) {
+	t.Setenv("DAGFLOW_KV_PREFIX", "from-env/")
+	t.Setenv("DAGFLOW_LISTEN", "")
+	c, _, diags := config.Load(write(t, `
+listen     = "0.0.0.0:9090"
+advertise  = "10.0.0.5:9090"
+job_prefix = "etl-"
+log_level  = "debug"
+log_json   = true
+
+consul {
+  address = "127.0.0.1:8501"
+  token   = "secret"
+}
+
+nomad {
+  address   = "http://127.0.0.1:4647"
+  namespace = "etl"
+}
+
+leader {
+  check_interval = "2s"
+  check_timeout  = "1s"
+  lock_delay     = "500ms"
+}
+`))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	want := &config.Server{
+		Listen: "0.0.0.0:9090", Advertise: "10.0.0.5:9090",
+		KVPrefix: "from-env/", JobPrefix: "etl-", ServiceName: "dagflow",
+		LogLevel: "debug", LogJSON: true,
+		Consul: config.Consul{Address: "127.0.0.1:8501", Token: "secret"},
+		Nomad:  config.Nomad{Address: "http://127.0.0.1:4647", Namespace: "etl"},
+		Leader: config.Leader{CheckInterval: 2 * time.Second, CheckTimeout: time.Second, DeregisterAfter: config.DefaultDeregisterAfter, LockDelay: 500 * time.Millisecond},
+	}
+	if diff := cmp.Diff(want, c); diff != "" {
+		t.Errorf("Load (-want +got):\n%s", diff)
+	}
+	if got := c.AdvertiseURL(); got != "http://10.0.0.5:9090" {
+		t.Errorf("AdvertiseURL = %q", got)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want string
+	}{
+		{name: "syntax", src: `listen = `, want: "Missing expression"},
+		{name: "unknown attribute", src: `lisen = "x"`, want: `An argument named "lisen" is not expected here. Did you mean "listen"?`},
+		{name: "wrong type", src: `log_json = "yes please"`, want: "Unsuitable value type"},
+		{name: "bad listen", src: `listen = "8080"`, want: `listen "8080" is not HOST:PORT`},
+		{name: "bad level", src: `log_level = "loud"`, want: `log_level "loud" is not a level`},
+		{name: "bad duration", src: "leader {\n  check_interval = \"soon\"\n}", want: `leader.check_interval must be a duration`},
+		{name: "timeout not below interval", src: "leader {\n  check_interval = \"1s\"\n  check_timeout = \"2s\"\n}", want: "must be shorter than leader.check_interval"},
+		{name: "bad job prefix", src: `job_prefix = "a b"`, want: "job_prefix"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, files, diags := config.Load(write(t, tt.src))
+			if !diags.HasErrors() {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(diags.Error(), tt.want) {
+				t.Errorf("diagnostics %q do not contain %q", diags.Error(), tt.want)
+			}
+			if diags[0].Subject == nil || !strings.HasSuffix(diags[0].Subject.Filename, "server.hcl") || files == nil {
+				t.Errorf("diagnostic does not point into the file: %+v", diags[0])
+			}
+		})
+	}
+	if _, _, diags := config.Load(filepath.Join(t.TempDir(), "missing.hcl")); !diags.HasErrors() {
+		t.Error("a missing file loaded")
+	}
+}
+
+func TestDefaultFromEnvironment(t *testing.T) {
+	t.Setenv("DAGFLOW_LISTEN", "127.0.0.1:7000")
+	t.Setenv("DAGFLOW_KV_PREFIX", "")
+	t.Setenv("DAGFLOW_JOB_PREFIX", "x-")
+	c := config.Default()
+	if c.Listen != "127.0.0.1:7000" || c.KVPrefix != config.DefaultKVPrefix || c.JobPrefix != "x-" {
+		t.Errorf("Default() = %+v", c)
+	}
+	if err := c.Check(); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+}
