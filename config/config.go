@@ -15,6 +15,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
+
+	"github.com/dagflow/dagflow/state"
 )
 
 // Defaults for a server whose file and environment say nothing.
@@ -22,7 +24,6 @@ const (
 	// DefaultListen is loopback, so a server started by hand exposes nothing until the
 	// operator picks an address.
 	DefaultListen    = "127.0.0.1:8080"
-	DefaultKVPrefix  = "dagflow/"
 	DefaultJobPrefix = "dagflow-"
 	DefaultLogLevel  = "info"
 	// DefaultServiceName is the Consul service every instance registers, so that
@@ -116,7 +117,7 @@ type fileLeader struct {
 func Default() *Server {
 	return &Server{
 		Listen:      envOr("DAGFLOW_LISTEN", DefaultListen),
-		KVPrefix:    envOr("DAGFLOW_KV_PREFIX", DefaultKVPrefix),
+		KVPrefix:    envOr("DAGFLOW_KV_PREFIX", state.DefaultPrefix),
 		JobPrefix:   envOr("DAGFLOW_JOB_PREFIX", DefaultJobPrefix),
 		ServiceName: DefaultServiceName,
 		LogLevel:    DefaultLogLevel,

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dagflow/dagflow/config"
+	"github.com/dagflow/dagflow/state"
 )
 
 func write(t *testing.T, src string) string {
@@ -105,7 +106,7 @@ func TestDefaultFromEnvironment(t *testing.T) {
 	t.Setenv("DAGFLOW_KV_PREFIX", "")
 	t.Setenv("DAGFLOW_JOB_PREFIX", "x-")
 	c := config.Default()
-	if c.Listen != "127.0.0.1:7000" || c.KVPrefix != config.DefaultKVPrefix || c.JobPrefix != "x-" {
+	if c.Listen != "127.0.0.1:7000" || c.KVPrefix != state.DefaultPrefix || c.JobPrefix != "x-" {
 		t.Errorf("Default() = %+v", c)
 	}
 	if err := c.Check(); err != nil {

@@ -29,6 +29,7 @@ const maxRequestBody = 1 << 20
 type Server struct {
 	store  *state.Store
 	logger hclog.Logger
+	role   func() string
 	mux    *http.ServeMux
 
 	// versions caches DAG definitions by content hash. Versions are immutable, so an entry never
@@ -37,9 +38,10 @@ type Server struct {
 	versions map[string]*spec.DAG
 }
 
-// New returns a Server reading from store.
-func New(store *state.Store, logger hclog.Logger) *Server {
-	s := &Server{store: store, logger: logger, mux: http.NewServeMux(), versions: map[string]*spec.DAG{}}
+// New returns a Server reading from store. role reports the instance's current role ("active"
+// or "standby"), which the health endpoint shows.
+func New(store *state.Store, logger hclog.Logger, role func() string) *Server {
+	s := &Server{store: store, logger: logger, role: role, mux: http.NewServeMux(), versions: map[string]*spec.DAG{}}
 	s.mux.HandleFunc("GET /v1/health", s.health)
 	s.mux.HandleFunc("GET /v1/dags", s.listDAGs)
 	s.mux.HandleFunc("GET /{$}", s.index)
@@ -71,8 +73,10 @@ type DAGSummary struct {
 	UpdatedAt   time.Time `json:"updated_at"`
 }
 
+// health answers 200 on active and standby instances alike: both serve the UI and API. The
+// body says which one this is.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "role": s.role()})
 }
 
 func (s *Server) listDAGs(w http.ResponseWriter, r *http.Request) {

@@ -57,7 +57,7 @@ func newServer(t *testing.T) *httptest.Server {
 	if _, err := store.Apply(ctx, base, c.DAGs, c.Queues, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(web.New(store, hclog.NewNullLogger()))
+	srv := httptest.NewServer(web.New(store, hclog.NewNullLogger(), func() string { return "standby" }))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -86,7 +86,7 @@ func TestRoutes(t *testing.T) {
 		contains    []string
 		absent      []string
 	}{
-		{name: "health", path: "/v1/health", status: 200, contentType: "application/json", contains: []string{`"status": "ok"`}},
+		{name: "health", path: "/v1/health", status: 200, contentType: "application/json", contains: []string{`"status": "ok"`, `"role": "standby"`}},
 		{name: "dags as JSON", path: "/v1/dags", status: 200, contentType: "application/json", contains: []string{`"name": "etl"`, `"name": "manual"`, `"tasks": 2`, `"schedule": "@daily"`}},
 		{
 			name: "UI escapes DAG text", path: "/", status: 200, contentType: "text/html; charset=utf-8",
@@ -157,7 +157,7 @@ func TestConsulDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(web.New(store, hclog.NewNullLogger()))
+	srv := httptest.NewServer(web.New(store, hclog.NewNullLogger(), func() string { return "standby" }))
 	defer srv.Close()
 	resp, body := get(t, srv.URL+"/v1/dags")
 	if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(body, "127.0.0.1:1") {

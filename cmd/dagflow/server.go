@@ -2,29 +2,22 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
+	consulapi "github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
 
-	"github.com/dagflow/dagflow/web"
+	"github.com/dagflow/dagflow/config"
+	"github.com/dagflow/dagflow/server"
 )
 
-// DefaultListen is where the server listens unless told otherwise: loopback, so that a server
-// started by hand exposes nothing until the operator chooses an address.
-const DefaultListen = "127.0.0.1:8080"
-
-// shutdownTimeout bounds how long a stopping server waits for requests in flight.
-const shutdownTimeout = 10 * time.Second
-
-// ServerCommand runs a dagflow server: the web UI and HTTP API.
+// ServerCommand runs a dagflow server instance.
 type ServerCommand struct{ *Meta }
 
 // Help implements cli.Command.
@@ -32,13 +25,19 @@ func (c *ServerCommand) Help() string {
 	return strings.TrimSpace(`
 Usage: dagflow server [options]
 
-  Runs a dagflow server, which serves the web UI and the HTTP API from the
-  state in Consul. Stop it with Ctrl-C (SIGINT) or SIGTERM.
+  Runs a dagflow server instance: it serves the web UI and the HTTP API,
+  registers itself in Consul as the "dagflow" service with an HTTP health
+  check, and contends for leadership with the other instances. The leader
+  is tagged "active", the others "standby". Stop it with Ctrl-C (SIGINT)
+  or SIGTERM: a leader hands over before it exits.
 
-  Consul is reached through CONSUL_HTTP_ADDR and CONSUL_HTTP_TOKEN.
+  Settings come from the -config file, over the environment: Consul is
+  reached through CONSUL_HTTP_ADDR and CONSUL_HTTP_TOKEN, Nomad through
+  NOMAD_ADDR, NOMAD_TOKEN and NOMAD_NAMESPACE. Flags win over both.
 
 Options:
 
+  -config=FILE        HCL configuration file; see docs/server.md.
   -listen=ADDR        Address to serve HTTP on. Default 127.0.0.1:8080, or
                       DAGFLOW_LISTEN.
   -kv-prefix=PREFIX   Consul KV prefix of this dagflow installation.
@@ -54,14 +53,18 @@ Exit codes:
 }
 
 // Synopsis implements cli.Command.
-func (c *ServerCommand) Synopsis() string { return "Run the dagflow server (UI and API)" }
+func (c *ServerCommand) Synopsis() string {
+	return "Run a dagflow server instance (UI, API, scheduler)"
+}
 
 // Run implements cli.Command.
 func (c *ServerCommand) Run(args []string) int {
-	fs := c.flagSet("server", c.Help, clusterFlags)
-	listen := fs.String("listen", envOr("DAGFLOW_LISTEN", DefaultListen), "")
-	level := fs.String("log-level", "info", "")
-	logJSON := fs.Bool("log-json", false, "")
+	fs := c.flagSet("server", c.Help, 0)
+	path := fs.String("config", "", "")
+	fs.String("listen", "", "")
+	fs.String("kv-prefix", "", "")
+	fs.String("log-level", "", "")
+	fs.Bool("log-json", false, "")
 	if !c.parseFlags(fs, args) {
 		return exitError
 	}
@@ -70,45 +73,58 @@ func (c *ServerCommand) Run(args []string) int {
 		fs.Usage()
 		return exitError
 	}
-	if hclog.LevelFromString(*level) == hclog.NoLevel {
-		c.UI.Error(fmt.Sprintf("Error: -log-level %q is not a level; use trace, debug, info, warn or error.", *level))
-		return exitError
+	cfg := config.Default()
+	if *path != "" {
+		var files map[string]*hcl.File
+		var diags hcl.Diagnostics
+		if cfg, files, diags = config.Load(*path); diags.HasErrors() {
+			_ = hcl.NewDiagnosticTextWriter(os.Stderr, files, 0, false).WriteDiagnostics(diags)
+			return exitError
+		}
 	}
-	logger := hclog.New(&hclog.LoggerOptions{
-		Name: "dagflow", Level: hclog.LevelFromString(*level), JSONFormat: *logJSON, Output: os.Stderr,
+	// Flags given on the command line win over the file.
+	fs.Visit(func(f *flag.Flag) {
+		v := f.Value.String()
+		switch f.Name {
+		case "listen":
+			cfg.Listen = v
+		case "kv-prefix":
+			cfg.KVPrefix = v
+		case "log-level":
+			cfg.LogLevel = v
+		case "log-json":
+			cfg.LogJSON = v == "true"
+		}
 	})
-	store, err := c.store()
-	if err != nil {
+	if err := cfg.Check(); err != nil {
 		c.UI.Error(fmt.Sprintf("Error: %v", err))
 		return exitError
 	}
-	ln, err := net.Listen("tcp", *listen)
+	logger := hclog.New(&hclog.LoggerOptions{
+		Name: "dagflow", Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogJSON, Output: os.Stderr,
+	})
+	ccfg := consulapi.DefaultConfig()
+	if cfg.Consul.Address != "" {
+		ccfg.Address = cfg.Consul.Address
+	}
+	if cfg.Consul.Token != "" {
+		ccfg.Token = cfg.Consul.Token
+	}
+	consul, err := consulapi.NewClient(ccfg)
 	if err != nil {
-		c.UI.Error(fmt.Sprintf("Error: listen on %s: %v", *listen, err))
+		c.UI.Error(fmt.Sprintf("Error: configure the Consul client: %v", err))
 		return exitError
 	}
-	srv := &http.Server{
-		Handler:           web.New(store, logger.Named("http")),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	logger.Info("serving", "address", "http://"+ln.Addr().String(), "kv_prefix", c.kvPrefix)
-
-	select {
-	case err := <-errc:
-		logger.Error("http server failed", "error", err)
+	srv := server.New(cfg, consul, logger)
+	if err := srv.Start(ctx); err != nil {
+		c.UI.Error(fmt.Sprintf("Error: %v", err))
 		return exitError
-	case <-ctx.Done():
 	}
+	<-ctx.Done()
 	logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		logger.Error("shutdown", "error", err)
-		return exitError
-	}
+	srv.Stop()
 	return exitOK
 }

@@ -1,0 +1,238 @@
+// Package server runs one dagflow server instance: it serves the web UI and HTTP API, registers
+// the instance in Consul as the dagflow service with an HTTP health check, and contends for
+// leadership. The instance holding the lock is tagged active, the others standby, so the Consul
+// UI shows who leads and active.dagflow.service.consul reaches the leader.
+//
+// Leadership can be lost at any moment (see package consullock). When it is, the instance
+// re-tags itself standby and contends again; leader-only work is handed the Leadership and must
+// stop when its Lost channel closes.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/dagflow/dagflow/config"
+	"github.com/dagflow/dagflow/consullock"
+	"github.com/dagflow/dagflow/state"
+	"github.com/dagflow/dagflow/web"
+)
+
+// Roles an instance reports in its health and its Consul tags.
+const (
+	RoleActive  = "active"
+	RoleStandby = "standby"
+)
+
+const (
+	// shutdownTimeout bounds how long Stop waits for requests in flight.
+	shutdownTimeout = 10 * time.Second
+	// retryInterval is how long the leadership loop waits after a Consul error before it
+	// contends again, so an unreachable Consul is not hammered.
+	retryInterval = time.Second
+)
+
+// Server is one running dagflow server instance.
+type Server struct {
+	cfg    *config.Server
+	consul *consulapi.Client
+	logger hclog.Logger
+
+	ln        net.Listener
+	http      *http.Server
+	serviceID string
+	checkID   string
+	lock      *consullock.Lock
+
+	active   atomic.Bool
+	cancel   context.CancelFunc
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+// New returns a Server for cfg, talking to Consul through consul.
+func New(cfg *config.Server, consul *consulapi.Client, logger hclog.Logger) *Server {
+	return &Server{cfg: cfg, consul: consul, logger: logger}
+}
+
+// Start listens, registers the instance in Consul and starts contending for leadership. It
+// returns once the instance serves requests and is registered; leadership comes later, in the
+// background.
+func (s *Server) Start(ctx context.Context) error {
+	store, err := state.New(s.consul, s.cfg.KVPrefix)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	s.http = &http.Server{
+		Handler:           web.New(store, s.logger.Named("http"), s.Role),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("http server failed", "error", err)
+		}
+	}()
+
+	if err := s.register(ctx); err != nil {
+		_ = s.http.Close()
+		return err
+	}
+	s.lock, err = consullock.New(s.consul, consullock.Config{
+		Key:       s.cfg.KVPrefix + "leader",
+		Value:     []byte(s.serviceID + " " + s.advertiseURL()),
+		Checks:    []string{s.checkID},
+		LockDelay: s.cfg.Leader.LockDelay,
+		Logger:    s.logger.Named("lock"),
+	})
+	if err != nil {
+		s.deregister()
+		_ = s.http.Close()
+		return err
+	}
+	lctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.done = make(chan struct{})
+	go s.lead(lctx)
+	s.logger.Info("serving", "address", s.advertiseURL(), "service_id", s.serviceID, "kv_prefix", s.cfg.KVPrefix)
+	return nil
+}
+
+// Stop hands leadership over (releasing the lock before anything else, so a standby takes over
+// at once), deregisters the instance and stops serving. It blocks until all of that is done, and
+// is safe to call twice and before Start.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+			<-s.done
+		}
+		if s.serviceID != "" {
+			s.deregister()
+		}
+		if s.http != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			defer cancel()
+			_ = s.http.Shutdown(ctx)
+		}
+	})
+}
+
+// Addr returns the address the instance serves on, once started.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Role returns RoleActive while the instance holds the leadership, else RoleStandby.
+func (s *Server) Role() string {
+	if s.active.Load() {
+		return RoleActive
+	}
+	return RoleStandby
+}
+
+// lead contends for leadership until ctx ends, tagging the instance as it goes.
+func (s *Server) lead(ctx context.Context) {
+	defer close(s.done)
+	for ctx.Err() == nil {
+		ld, err := s.lock.Acquire(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.logger.Warn("contend for leadership", "error", err)
+				sleep(ctx, retryInterval)
+			}
+			continue
+		}
+		s.active.Store(true)
+		s.logger.Info("acquired leadership", "session", ld.Session())
+		s.retag(ctx)
+		select {
+		case <-ld.Lost():
+			s.logger.Warn("lost leadership")
+		case <-ctx.Done():
+			// Release before anything else: a standby's blocking query returns at once.
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := ld.Release(rctx); err != nil {
+				s.logger.Warn("release leadership", "error", err)
+			}
+			cancel()
+		}
+		s.active.Store(false)
+		s.retag(ctx)
+	}
+}
+
+// register adds the instance to Consul with its health check, tagged standby.
+func (s *Server) register(ctx context.Context) error {
+	host, _ := os.Hostname()
+	_, port, _ := net.SplitHostPort(s.ln.Addr().String())
+	s.serviceID = fmt.Sprintf("%s-%s-%s", s.cfg.ServiceName, host, port)
+	s.checkID = "service:" + s.serviceID
+	return s.retag(ctx)
+}
+
+// retag (re-)registers the service with the tag of the current role. Re-registering keeps the
+// check's state, so the leader's session, bound to the check, survives it.
+func (s *Server) retag(ctx context.Context) error {
+	_, port, _ := net.SplitHostPort(s.ln.Addr().String())
+	p, _ := strconv.Atoi(port)
+	reg := &consulapi.AgentServiceRegistration{
+		ID:   s.serviceID,
+		Name: s.cfg.ServiceName,
+		Port: p,
+		Tags: []string{s.Role()},
+		Meta: map[string]string{"kv_prefix": s.cfg.KVPrefix, "url": s.advertiseURL()},
+		Check: &consulapi.AgentServiceCheck{
+			CheckID:                        s.checkID,
+			Name:                           "dagflow HTTP health",
+			HTTP:                           s.advertiseURL() + "/v1/health",
+			Interval:                       s.cfg.Leader.CheckInterval.String(),
+			Timeout:                        s.cfg.Leader.CheckTimeout.String(),
+			DeregisterCriticalServiceAfter: s.cfg.Leader.DeregisterAfter.String(),
+			// Passing from the start: a new instance must be able to take a lock bound to this
+			// check before Consul has run it once.
+			Status: consulapi.HealthPassing,
+		},
+	}
+	opts := consulapi.ServiceRegisterOpts{}.WithContext(ctx)
+	if err := s.consul.Agent().ServiceRegisterOpts(reg, opts); err != nil {
+		s.logger.Warn("register service", "error", err)
+		return fmt.Errorf("register service %q in consul: %w", s.serviceID, err)
+	}
+	return nil
+}
+
+func (s *Server) deregister() {
+	if err := s.consul.Agent().ServiceDeregister(s.serviceID); err != nil {
+		s.logger.Warn("deregister service", "error", err)
+	}
+}
+
+// advertiseURL is where Consul's check and other instances reach this one: the configured
+// advertise address, or the address actually listened on (which resolves a ":0" port).
+func (s *Server) advertiseURL() string {
+	if s.cfg.Advertise != "" {
+		return s.cfg.AdvertiseURL()
+	}
+	return "http://" + s.ln.Addr().String()
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
