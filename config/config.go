@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
 
+	"github.com/dagflow/dagflow/nomadexec"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -23,9 +24,8 @@ import (
 const (
 	// DefaultListen is loopback, so a server started by hand exposes nothing until the
 	// operator picks an address.
-	DefaultListen    = "127.0.0.1:8080"
-	DefaultJobPrefix = "dagflow-"
-	DefaultLogLevel  = "info"
+	DefaultListen   = "127.0.0.1:8080"
+	DefaultLogLevel = "info"
 	// DefaultServiceName is the Consul service every instance registers, so that
 	// active.dagflow.service.consul reaches the leader.
 	DefaultServiceName = "dagflow"
@@ -118,7 +118,7 @@ func Default() *Server {
 	return &Server{
 		Listen:      envOr("DAGFLOW_LISTEN", DefaultListen),
 		KVPrefix:    envOr("DAGFLOW_KV_PREFIX", state.DefaultPrefix),
-		JobPrefix:   envOr("DAGFLOW_JOB_PREFIX", DefaultJobPrefix),
+		JobPrefix:   envOr("DAGFLOW_JOB_PREFIX", nomadexec.DefaultPrefix),
 		ServiceName: DefaultServiceName,
 		LogLevel:    DefaultLogLevel,
 		Leader: Leader{
@@ -220,8 +220,8 @@ func (c *Server) Check() error {
 	if hclog.LevelFromString(c.LogLevel) == hclog.NoLevel {
 		return fmt.Errorf("log_level %q is not a level; use trace, debug, info, warn or error", c.LogLevel)
 	}
-	if c.JobPrefix == "" || strings.ContainsAny(c.JobPrefix, " /\x00") {
-		return fmt.Errorf("job_prefix %q must be non-empty, without spaces or slashes, as it starts every Nomad job ID", c.JobPrefix)
+	if err := nomadexec.ValidatePrefix(c.JobPrefix); err != nil {
+		return fmt.Errorf("job_prefix: %w", err)
 	}
 	if c.Leader.CheckTimeout >= c.Leader.CheckInterval {
 		return fmt.Errorf("leader.check_timeout (%s) must be shorter than leader.check_interval (%s)", c.Leader.CheckTimeout, c.Leader.CheckInterval)
