@@ -113,8 +113,9 @@ const reasonReleased = "released"
 // wraps ErrLost. Once the leadership is lost, Txn returns an error wrapping ErrLost without
 // contacting Consul. When one of ops fails (a cas on a changed index, say), nothing is applied,
 // the error wraps ErrTxnFailed and lists the failures, the response holds them, and the
-// leadership is intact. Any other error (Consul unreachable, a malformed operation) leaves it
-// unknown whether the transaction was applied, when it reached Consul.
+// leadership is intact. Other errors leave the leadership as it is; when the request failed on
+// the way (a timeout, a broken connection), the transaction may or may not have been applied,
+// so read back before repeating a write that is not idempotent.
 func (ld *Leadership) Txn(ctx context.Context, ops consulapi.TxnOps) (*consulapi.TxnResponse, error) {
 	if err := ld.Err(); err != nil {
 		return nil, fmt.Errorf("fenced txn: %w", err)

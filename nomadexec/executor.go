@@ -274,19 +274,7 @@ func allocStatusFromStub(a *nomadapi.AllocationListStub) AllocStatus {
 
 // allocStatusFromAlloc converts a full allocation, as events carry them.
 func allocStatusFromAlloc(a *nomadapi.Allocation) AllocStatus {
-	s := AllocStatus{
-		AllocID:       a.ID,
-		JobID:         a.JobID,
-		Namespace:     a.Namespace,
-		NodeID:        a.NodeID,
-		NodeName:      a.NodeName,
-		ClientStatus:  a.ClientStatus,
-		DesiredStatus: a.DesiredStatus,
-		CreateIndex:   a.CreateIndex,
-		ModifyIndex:   a.ModifyIndex,
-	}
-	s.setTask(a.TaskStates)
-	return s
+	return allocStatusFromStub(a.Stub())
 }
 
 // setTask fills in the task's state from the allocation's task states: TaskName's, or the
