@@ -18,8 +18,8 @@
 //   - all leader-only work must stop: start it when Acquire returns, stop it when Lost closes;
 //   - every later Leadership.Txn returns ErrLost without contacting Consul;
 //   - the Leadership destroys its session in the background (releasing the key first when it
-//     still holds it), and if that fails the next Acquire on the same Lock retries it, so a
-//     deposed leader never keeps the key from the others;
+//     still holds it), and if that fails the next Acquire on the same Lock, or Release, retries
+//     it, so a deposed leader does not keep the key from the others once it can reach Consul;
 //   - to lead again, call Acquire again: a Leadership never comes back.
 //
 // Because Lost closes some time after Consul took the lock away, another instance may already
@@ -55,11 +55,21 @@
 //     server restart, a leader election) cost a failover; longer ones let a cut-off leader do
 //     unfenced work longer.
 //
-// With the defaults and a check every 1 s with a 1 s timeout, the expected failover times are:
-// a clean Release, one blocking-query round trip (tens of milliseconds); a killed instance,
-// about 1-2 s for the check to turn critical plus the 1 s lock-delay; a hung instance, the
-// check interval plus its timeout plus the lock-delay, about 3 s; a dead node, Serf's detection
-// plus the lock-delay, typically 3-6 s. A TTL-only session would take 11-21 s with a 10 s TTL.
+// With the defaults and an HTTP check every 1 s with a 1 s timeout, the expected failover
+// times (measured against a local dev agent, standby already waiting) are:
+//
+//   - a clean Release: one blocking-query round trip, about 3 ms;
+//   - the lock key deleted: the same, as deletion sets no lock-delay;
+//   - the session destroyed by an operator: the 1 s lock-delay, 1.01 s;
+//   - a killed instance: up to one check interval until its check is refused and turns
+//     critical, plus the lock-delay: 1.8-2.0 s;
+//   - a hung instance (estimated): the check interval plus its timeout plus the lock-delay,
+//     about 3 s;
+//   - a dead node (estimated): Serf's failure detection plus the lock-delay, typically 3-6 s;
+//   - a TTL-only session of 10 s (Consul's rule): 11-21 s.
+//
+// The deposed holder itself notices within milliseconds when the key or session changes
+// (a blocking query returns at once), and after UnreachableGrace when it cannot reach Consul.
 //
 // # Concurrency
 //
