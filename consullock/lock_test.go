@@ -173,13 +173,7 @@ func TestTxnFence(t *testing.T) {
 	env := newEnv(t)
 	l := env.lock(t, "a", nil)
 	ctx := context.Background()
-	s, err := l.createSession(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ok, _, err := env.client.KV().Acquire(&consulapi.KVPair{Key: env.key, Session: s.id}, nil); !ok || err != nil {
-		t.Fatalf("acquire: %v, %v", ok, err)
-	}
+	s := env.holdBehindLock(t, l)
 	ld := &Leadership{lock: l, s: s, logger: l.logger, lost: make(chan struct{})}
 	if _, err := ld.Txn(ctx, consulapi.TxnOps{kvSet("data/before", "1")}); err != nil {
 		t.Fatalf("Txn while holding: %v", err)
@@ -189,7 +183,7 @@ func TestTxnFence(t *testing.T) {
 		t.Fatal(err)
 	}
 	sent := env.txns.Load()
-	_, err = ld.Txn(ctx, consulapi.TxnOps{kvSet("data/after", "1")})
+	_, err := ld.Txn(ctx, consulapi.TxnOps{kvSet("data/after", "1")})
 	if !errors.Is(err, ErrLost) {
 		t.Fatalf("Txn after the session was destroyed: error %v, want ErrLost", err)
 	}
@@ -441,13 +435,7 @@ func TestOrphanDestroyedByNextAcquire(t *testing.T) {
 	env := newEnv(t)
 	l := env.lock(t, "a", nil)
 	ctx := context.Background()
-	s, err := l.createSession(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ok, _, err := env.client.KV().Acquire(&consulapi.KVPair{Key: env.key, Session: s.id}, nil); !ok || err != nil {
-		t.Fatalf("acquire: %v, %v", ok, err)
-	}
+	s := env.holdBehindLock(t, l)
 	l.orphans[s.id] = true
 
 	start := time.Now()
@@ -536,6 +524,20 @@ func (e *env) lock(t *testing.T, value string, checks []string) *Lock {
 
 // ttlCheck registers a TTL check of 2 s on the agent and passes it every 500 ms until
 // stopPassing is called.
+// holdBehindLock makes l's session take the lock key directly, bypassing Acquire and its
+// watches, so a test can drive the Leadership's parts one at a time.
+func (e *env) holdBehindLock(t *testing.T, l *Lock) *session {
+	t.Helper()
+	s, err := l.createSession(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, err := e.client.KV().Acquire(&consulapi.KVPair{Key: e.key, Session: s.id}, nil); !ok || err != nil {
+		t.Fatalf("acquire: %v, %v", ok, err)
+	}
+	return s
+}
+
 func (e *env) ttlCheck(t *testing.T, id string) string {
 	t.Helper()
 	reg := &consulapi.AgentCheckRegistration{

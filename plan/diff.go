@@ -2,6 +2,7 @@ package plan
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -44,7 +45,7 @@ func Diff(local *spec.Config, remoteDAGs map[string]*spec.DAG, remoteQueues map[
 			changes = append(changes, Change{Kind: KindQueue, Name: q.Name, Action: ActionUpdate, Attrs: attrs})
 		}
 	}
-	for _, name := range sortedKeys(remoteQueues) {
+	for _, name := range slices.Sorted(maps.Keys(remoteQueues)) {
 		if !seen[name] {
 			changes = append(changes, Change{Kind: KindQueue, Name: name, Action: ActionDelete})
 		}
@@ -62,7 +63,7 @@ func Diff(local *spec.Config, remoteDAGs map[string]*spec.DAG, remoteQueues map[
 			changes = append(changes, Change{Kind: KindDAG, Name: d.Name, Action: ActionUpdate, Attrs: attrs})
 		}
 	}
-	for _, name := range sortedKeys(remoteDAGs) {
+	for _, name := range slices.Sorted(maps.Keys(remoteDAGs)) {
 		if !seen[name] {
 			changes = append(changes, Change{Kind: KindDAG, Name: name, Action: ActionDelete})
 		}
@@ -106,7 +107,7 @@ func diffNamed(kind string, before, after map[string]map[string]any) []AttrChang
 		all[n] = true
 	}
 	var attrs []AttrChange
-	for _, n := range sortedKeys(all) {
+	for _, n := range slices.Sorted(maps.Keys(all)) {
 		b, inBefore := before[n]
 		a, inAfter := after[n]
 		switch {
@@ -132,7 +133,7 @@ func diffObject(prefix []string, before, after map[string]any, skip ...string) [
 		keys[k] = true
 	}
 	var attrs []AttrChange
-	for _, k := range sortedKeys(keys) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		if slices.Contains(skip, k) {
 			continue
 		}
@@ -217,15 +218,6 @@ func toMap(v any) map[string]any {
 		return map[string]any{}
 	}
 	return m
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // sortedBy returns the non-nil elements of list sorted by key, leaving list as it is.

@@ -3,7 +3,9 @@ package spec
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/big"
+	"slices"
 	"sort"
 	"time"
 
@@ -302,13 +304,13 @@ func (f *fileScope) decodeTasks(d *DAG, blocks hcl.Blocks, params []string, queu
 			if _, ok := queues[t.Queue]; !ok {
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError, Summary: "Unknown queue",
-					Detail:  fmt.Sprintf("Task %q uses queue %q, which no queue block declares.%s Declare it with a queue block, or use the %q queue.", t.Name, t.Queue, didYouMean(t.Queue, sortedKeys(queues)), DefaultQueue),
+					Detail:  fmt.Sprintf("Task %q uses queue %q, which no queue block declares.%s Declare it with a queue block, or use the %q queue.", t.Name, t.Queue, didYouMean(t.Queue, slices.Sorted(maps.Keys(queues))), DefaultQueue),
 					Subject: t.DeclRange.Ptr(),
 				})
 			}
 		}
 	}
-	names := sortedKeys(byBlock)
+	names := slices.Sorted(maps.Keys(byBlock))
 	for _, tb := range order {
 		for _, t := range tb.instances {
 			set := map[string]bool{}
@@ -323,12 +325,12 @@ func (f *fileScope) decodeTasks(d *DAG, blocks hcl.Blocks, params []string, queu
 				default:
 					diags = append(diags, &hcl.Diagnostic{
 						Severity: hcl.DiagError, Summary: "Unknown dependency",
-						Detail:  fmt.Sprintf("Task %q depends on %q, but DAG %q has no such task.%s", t.Name, dep.name, d.Name, didYouMean(dep.name, append(names, sortedKeys(instances)...))),
+						Detail:  fmt.Sprintf("Task %q depends on %q, but DAG %q has no such task.%s", t.Name, dep.name, d.Name, didYouMean(dep.name, append(names, slices.Sorted(maps.Keys(instances))...))),
 						Subject: dep.rng.Ptr(),
 					})
 				}
 			}
-			t.DependsOn = sortedKeys(set)
+			t.DependsOn = slices.Sorted(maps.Keys(set))
 		}
 	}
 	sort.Slice(tasks, func(i, j int) bool { return tasks[i].Name < tasks[j].Name })
@@ -574,7 +576,7 @@ func (e *evaluator) duration(a *hcl.Attribute, s refScope, out *Duration) bool {
 }
 
 func (e *evaluator) oneOf(a *hcl.Attribute, what, value string, allowed []string) {
-	if contains(allowed, value) {
+	if slices.Contains(allowed, value) {
 		return
 	}
 	e.fail(a, "Invalid "+what, fmt.Errorf("%q is not a valid %s; use one of %s.%s", value, what, quoteList(allowed), didYouMean(value, allowed)))

@@ -2,7 +2,8 @@ package spec
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/agext/levenshtein"
@@ -180,7 +181,7 @@ func (f *fileScope) decodeLocals(blocks hcl.Blocks) hcl.Diagnostics {
 	}
 	for progress := true; progress && len(pending) > 0; {
 		progress = false
-		for _, name := range sortedKeys(pending) {
+		for _, name := range slices.Sorted(maps.Keys(pending)) {
 			a := pending[name]
 			if !f.localsReady(a.Expr) {
 				continue
@@ -192,7 +193,7 @@ func (f *fileScope) decodeLocals(blocks hcl.Blocks) hcl.Diagnostics {
 			progress = true
 		}
 	}
-	for _, name := range sortedKeys(pending) {
+	for _, name := range slices.Sorted(maps.Keys(pending)) {
 		a := pending[name]
 		f.locals[name] = cty.DynamicVal // reported here, and skipped where used
 		diags = append(diags, &hcl.Diagnostic{
@@ -257,7 +258,7 @@ func (f *fileScope) checkRefs(expr hcl.Expression, s refScope) hcl.Diagnostics {
 			if attr == "" {
 				bad("Invalid reference", fmt.Sprintf("A reference to %s needs a name, as in %s.NAME.", root, root))
 			} else if _, ok := names[attr]; !ok {
-				bad("Reference to undeclared "+kind, fmt.Sprintf("No %s named %q is declared in this file.%s", kind, attr, didYouMean(attr, sortedKeys(names))))
+				bad("Reference to undeclared "+kind, fmt.Sprintf("No %s named %q is declared in this file.%s", kind, attr, didYouMean(attr, slices.Sorted(maps.Keys(names)))))
 			}
 		case "each":
 			if !s.each {
@@ -276,7 +277,7 @@ func (f *fileScope) checkRefs(expr hcl.Expression, s refScope) hcl.Diagnostics {
 			}
 			if attr == "" {
 				bad("Invalid reference", fmt.Sprintf("A reference to %s needs an attribute, such as %s.%s.", root, root, first(fields, "NAME")))
-			} else if !contains(fields, attr) {
+			} else if !slices.Contains(fields, attr) {
 				what := fmt.Sprintf("%s has no attribute %q; it has %s.", root, attr, strings.Join(fields, ", "))
 				if root == "params" {
 					what = fmt.Sprintf("This DAG declares no param %q.", attr)
@@ -415,24 +416,6 @@ func didYouMean(given string, options []string) string {
 		return ""
 	}
 	return fmt.Sprintf(" Did you mean %q?", best)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func first(list []string, fallback string) string {

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -53,7 +54,7 @@ func checkCycles(dag string, tasks []*Task) hcl.Diagnostics {
 				break
 			}
 		}
-		self := len(component) == 1 && contains(byName[name].DependsOn, name)
+		self := len(component) == 1 && slices.Contains(byName[name].DependsOn, name)
 		if len(component) > 1 || self {
 			path := cyclePath(byName, component)
 			diags = append(diags, &hcl.Diagnostic{
