@@ -11,11 +11,14 @@ import (
 	"strings"
 	"time"
 
+	consulapi "github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/dagflow/dagflow/engine"
 	"github.com/dagflow/dagflow/nomadexec"
 	"github.com/dagflow/dagflow/state"
 )
@@ -52,6 +55,14 @@ type Server struct {
 	Consul      Consul
 	Nomad       Nomad
 	Leader      Leader
+	Retention   Retention
+}
+
+// Retention says what the scheduler keeps, and for how long.
+type Retention struct {
+	KeepRuns   int           // finished runs kept in Consul per DAG
+	PurgeAfter time.Duration // how long a finished try's Nomad job is kept before it is purged
+	LogTail    int           // bytes of stdout, and of stderr, copied into Consul per try
 }
 
 // Consul says how to reach Consul. Empty fields keep the Consul client's own defaults, which
@@ -80,16 +91,23 @@ type Leader struct {
 
 // file mirrors the HCL file; optional values are pointers so that "not set" is visible.
 type file struct {
-	Listen      *string     `hcl:"listen"`
-	Advertise   *string     `hcl:"advertise"`
-	KVPrefix    *string     `hcl:"kv_prefix"`
-	JobPrefix   *string     `hcl:"job_prefix"`
-	ServiceName *string     `hcl:"service_name"`
-	LogLevel    *string     `hcl:"log_level"`
-	LogJSON     *bool       `hcl:"log_json"`
-	Consul      *fileConsul `hcl:"consul,block"`
-	Nomad       *fileNomad  `hcl:"nomad,block"`
-	Leader      *fileLeader `hcl:"leader,block"`
+	Listen      *string        `hcl:"listen"`
+	Advertise   *string        `hcl:"advertise"`
+	KVPrefix    *string        `hcl:"kv_prefix"`
+	JobPrefix   *string        `hcl:"job_prefix"`
+	ServiceName *string        `hcl:"service_name"`
+	LogLevel    *string        `hcl:"log_level"`
+	LogJSON     *bool          `hcl:"log_json"`
+	Consul      *fileConsul    `hcl:"consul,block"`
+	Nomad       *fileNomad     `hcl:"nomad,block"`
+	Leader      *fileLeader    `hcl:"leader,block"`
+	Retention   *fileRetention `hcl:"retention,block"`
+}
+
+type fileRetention struct {
+	KeepRuns     *int    `hcl:"keep_runs"`
+	PurgeAfter   *string `hcl:"purge_after"`
+	LogTailBytes *int    `hcl:"log_tail_bytes"`
 }
 
 type fileConsul struct {
@@ -125,6 +143,11 @@ func Default() *Server {
 			CheckInterval:   DefaultCheckInterval,
 			CheckTimeout:    DefaultCheckTimeout,
 			DeregisterAfter: DefaultDeregisterAfter,
+		},
+		Retention: Retention{
+			KeepRuns:   engine.DefaultKeepRuns,
+			PurgeAfter: engine.DefaultPurgeAfter,
+			LogTail:    engine.DefaultLogTail,
 		},
 	}
 }
@@ -169,13 +192,18 @@ func (c *Server) apply(f *file) {
 		set(&c.Nomad.Namespace, f.Nomad.Namespace)
 		set(&c.Nomad.Region, f.Nomad.Region)
 	}
+	if f.Retention != nil {
+		if f.Retention.KeepRuns != nil {
+			c.Retention.KeepRuns = *f.Retention.KeepRuns
+		}
+		if f.Retention.LogTailBytes != nil {
+			c.Retention.LogTail = *f.Retention.LogTailBytes
+		}
+	}
 }
 
-// durations parses the leader block's durations, reporting each bad one.
+// durations parses the leader and retention blocks' durations, reporting each bad one.
 func (c *Server) durations(f *file, body hcl.Body) hcl.Diagnostics {
-	if f.Leader == nil {
-		return nil
-	}
 	var diags hcl.Diagnostics
 	rng := body.MissingItemRange()
 	parse := func(name string, s *string, out *time.Duration) {
@@ -186,17 +214,22 @@ func (c *Server) durations(f *file, body hcl.Body) hcl.Diagnostics {
 		if err != nil || d < 0 {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError, Summary: "Invalid duration",
-				Detail:  fmt.Sprintf("leader.%s must be a duration such as \"1s\" or \"500ms\", not %q.", name, *s),
+				Detail:  fmt.Sprintf("%s must be a duration such as \"1s\" or \"500ms\", not %q.", name, *s),
 				Subject: rng.Ptr(),
 			})
 			return
 		}
 		*out = d
 	}
-	parse("check_interval", f.Leader.CheckInterval, &c.Leader.CheckInterval)
-	parse("check_timeout", f.Leader.CheckTimeout, &c.Leader.CheckTimeout)
-	parse("deregister_after", f.Leader.DeregisterAfter, &c.Leader.DeregisterAfter)
-	parse("lock_delay", f.Leader.LockDelay, &c.Leader.LockDelay)
+	if l := f.Leader; l != nil {
+		parse("leader.check_interval", l.CheckInterval, &c.Leader.CheckInterval)
+		parse("leader.check_timeout", l.CheckTimeout, &c.Leader.CheckTimeout)
+		parse("leader.deregister_after", l.DeregisterAfter, &c.Leader.DeregisterAfter)
+		parse("leader.lock_delay", l.LockDelay, &c.Leader.LockDelay)
+	}
+	if r := f.Retention; r != nil {
+		parse("retention.purge_after", r.PurgeAfter, &c.Retention.PurgeAfter)
+	}
 	return diags
 }
 
@@ -229,7 +262,53 @@ func (c *Server) Check() error {
 	if c.Leader.CheckInterval < 100*time.Millisecond {
 		return fmt.Errorf("leader.check_interval (%s) is below 100ms, which Consul cannot keep", c.Leader.CheckInterval)
 	}
+	if c.Retention.KeepRuns < 1 {
+		return fmt.Errorf("retention.keep_runs (%d) must be at least 1: a DAG's latest run tells the scheduler where its schedule goes on", c.Retention.KeepRuns)
+	}
+	if c.Retention.LogTail < 1 || c.Retention.LogTail > engine.MaxLogTail {
+		return fmt.Errorf("retention.log_tail_bytes (%d) must be from 1 to %d, so both tails of a try fit in one Consul value", c.Retention.LogTail, engine.MaxLogTail)
+	}
 	return nil
+}
+
+// ConsulClient returns a Consul client for the configured address and token, over the
+// client's defaults (CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, ...).
+func (c *Server) ConsulClient() (*consulapi.Client, error) {
+	cc := consulapi.DefaultConfig()
+	if c.Consul.Address != "" {
+		cc.Address = c.Consul.Address
+	}
+	if c.Consul.Token != "" {
+		cc.Token = c.Consul.Token
+	}
+	client, err := consulapi.NewClient(cc)
+	if err != nil {
+		return nil, fmt.Errorf("configure the Consul client: %w", err)
+	}
+	return client, nil
+}
+
+// NomadClient returns a Nomad client for the configured address, token, namespace and
+// region, over the client's defaults (NOMAD_ADDR, NOMAD_TOKEN, ...).
+func (c *Server) NomadClient() (*nomadapi.Client, error) {
+	nc := nomadapi.DefaultConfig()
+	if c.Nomad.Address != "" {
+		nc.Address = c.Nomad.Address
+	}
+	if c.Nomad.Token != "" {
+		nc.SecretID = c.Nomad.Token
+	}
+	if c.Nomad.Namespace != "" {
+		nc.Namespace = c.Nomad.Namespace
+	}
+	if c.Nomad.Region != "" {
+		nc.Region = c.Nomad.Region
+	}
+	client, err := nomadapi.NewClient(nc)
+	if err != nil {
+		return nil, fmt.Errorf("configure the Nomad client: %w", err)
+	}
+	return client, nil
 }
 
 // AdvertiseURL is the base URL other parties reach this instance at.

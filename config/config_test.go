@@ -47,6 +47,12 @@ leader {
   check_timeout  = "1s"
   lock_delay     = "500ms"
 }
+
+retention {
+  keep_runs      = 7
+  purge_after    = "1h"
+  log_tail_bytes = 1024
+}
 `))
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
@@ -55,9 +61,10 @@ leader {
 		Listen: "0.0.0.0:9090", Advertise: "10.0.0.5:9090",
 		KVPrefix: "from-env/", JobPrefix: "etl-", ServiceName: "dagflow",
 		LogLevel: "debug", LogJSON: true,
-		Consul: config.Consul{Address: "127.0.0.1:8501", Token: "secret"},
-		Nomad:  config.Nomad{Address: "http://127.0.0.1:4647", Namespace: "etl"},
-		Leader: config.Leader{CheckInterval: 2 * time.Second, CheckTimeout: time.Second, DeregisterAfter: config.DefaultDeregisterAfter, LockDelay: 500 * time.Millisecond},
+		Consul:    config.Consul{Address: "127.0.0.1:8501", Token: "secret"},
+		Nomad:     config.Nomad{Address: "http://127.0.0.1:4647", Namespace: "etl"},
+		Leader:    config.Leader{CheckInterval: 2 * time.Second, CheckTimeout: time.Second, DeregisterAfter: config.DefaultDeregisterAfter, LockDelay: 500 * time.Millisecond},
+		Retention: config.Retention{KeepRuns: 7, PurgeAfter: time.Hour, LogTail: 1024},
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("Load (-want +got):\n%s", diff)
@@ -81,6 +88,9 @@ func TestLoadErrors(t *testing.T) {
 		{name: "bad duration", src: "leader {\n  check_interval = \"soon\"\n}", want: `leader.check_interval must be a duration`},
 		{name: "timeout not below interval", src: "leader {\n  check_interval = \"1s\"\n  check_timeout = \"2s\"\n}", want: "must be shorter than leader.check_interval"},
 		{name: "bad job prefix", src: `job_prefix = "a b"`, want: "job_prefix"},
+		{name: "bad purge delay", src: "retention {\n  purge_after = \"later\"\n}", want: `retention.purge_after must be a duration`},
+		{name: "no runs kept", src: "retention {\n  keep_runs = 0\n}", want: "retention.keep_runs (0) must be at least 1"},
+		{name: "log tail too big", src: "retention {\n  log_tail_bytes = 10000000\n}", want: "retention.log_tail_bytes (10000000) must be from 1 to"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -234,10 +234,9 @@ func (e *Executor) deregister(ctx context.Context, jobID string, purge bool) err
 // findJob returns the job jobID in every namespace where it exists, sorted by namespace.
 // Nomad has no lookup by ID across namespaces, so it lists the jobs whose ID starts with jobID.
 func (e *Executor) findJob(ctx context.Context, jobID string) ([]*nomadapi.JobListStub, error) {
-	q := &nomadapi.QueryOptions{Namespace: allNamespaces, Prefix: jobID, Params: map[string]string{"meta": "true"}}
-	stubs, _, err := e.client.Jobs().List(q.WithContext(ctx))
+	stubs, err := e.list(ctx, jobID)
 	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w: %w", ErrNomad, err)
+		return nil, err
 	}
 	var found []*nomadapi.JobListStub
 	for _, s := range stubs {
@@ -247,6 +246,33 @@ func (e *Executor) findJob(ctx context.Context, jobID string) ([]*nomadapi.JobLi
 	}
 	sort.Slice(found, func(i, j int) bool { return found[i].Namespace < found[j].Namespace })
 	return found, nil
+}
+
+// Jobs returns Nomad's status ("pending", "running" or "dead") of every job of the Executor
+// (IDs starting with its prefix), in every namespace, keyed by job ID. It is one request,
+// meant for a new leader's reconciliation. Errors wrap ErrNomad.
+func (e *Executor) Jobs(ctx context.Context) (map[string]string, error) {
+	stubs, err := e.list(ctx, e.prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(stubs))
+	for _, s := range stubs {
+		if _, seen := out[s.ID]; !seen || s.Status != "dead" {
+			out[s.ID] = s.Status
+		}
+	}
+	return out, nil
+}
+
+// list returns the jobs whose ID starts with prefix, in every namespace.
+func (e *Executor) list(ctx context.Context, prefix string) ([]*nomadapi.JobListStub, error) {
+	q := &nomadapi.QueryOptions{Namespace: allNamespaces, Prefix: prefix, Params: map[string]string{"meta": "true"}}
+	stubs, _, err := e.client.Jobs().List(q.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w: %w", ErrNomad, err)
+	}
+	return stubs, nil
 }
 
 // isNotFound reports whether err is Nomad's answer 404.

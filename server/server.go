@@ -22,9 +22,14 @@ import (
 
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
+	nomadapi "github.com/hashicorp/nomad/api"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/dagflow/dagflow/config"
 	"github.com/dagflow/dagflow/consullock"
+	"github.com/dagflow/dagflow/engine"
+	"github.com/dagflow/dagflow/nomadexec"
 	"github.com/dagflow/dagflow/state"
 	"github.com/dagflow/dagflow/web"
 )
@@ -45,9 +50,12 @@ const (
 
 // Server is one running dagflow server instance.
 type Server struct {
-	cfg    *config.Server
-	consul *consulapi.Client
-	logger hclog.Logger
+	cfg     *config.Server
+	consul  *consulapi.Client
+	nomad   *nomadapi.Client
+	logger  hclog.Logger
+	metrics *engine.Metrics
+	store   *state.Store
 
 	ln        net.Listener
 	http      *http.Server
@@ -61,9 +69,9 @@ type Server struct {
 	stopOnce sync.Once
 }
 
-// New returns a Server for cfg, talking to Consul through consul.
-func New(cfg *config.Server, consul *consulapi.Client, logger hclog.Logger) *Server {
-	return &Server{cfg: cfg, consul: consul, logger: logger}
+// New returns a Server for cfg, talking to Consul through consul and to Nomad through nomad.
+func New(cfg *config.Server, consul *consulapi.Client, nomad *nomadapi.Client, logger hclog.Logger) *Server {
+	return &Server{cfg: cfg, consul: consul, nomad: nomad, logger: logger}
 }
 
 // Start listens, registers the instance in Consul and starts contending for leadership. It
@@ -74,13 +82,17 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.store = store
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = engine.NewMetrics(reg)
 	ln, err := net.Listen("tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
 	}
 	s.ln = ln
 	s.http = &http.Server{
-		Handler:           web.New(store, s.logger.Named("http"), s.Role),
+		Handler:           web.New(store, s.logger.Named("http"), s.Role, reg),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() {
@@ -159,19 +171,42 @@ func (s *Server) lead(ctx context.Context) {
 		s.active.Store(true)
 		s.logger.Info("acquired leadership", "session", ld.Session())
 		s.retag(ctx)
-		select {
-		case <-ld.Lost():
-			s.logger.Warn("lost leadership")
-		case <-ctx.Done():
-			// Release before anything else: a standby's blocking query returns at once.
-			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if err := ld.Release(rctx); err != nil {
-				s.logger.Warn("release leadership", "error", err)
-			}
-			cancel()
+		err = engine.Run(ctx, s.engineConfig(), ld)
+		failed := ctx.Err() == nil && ld.Err() == nil
+		switch {
+		case ctx.Err() != nil:
+			s.logger.Info("handing leadership over")
+		case ld.Err() != nil:
+			s.logger.Warn("lost leadership", "error", ld.Err())
+		default:
+			// The engine no longer knows what Consul holds: give the lock up, so that
+			// whichever instance takes it starts over from Consul.
+			s.logger.Error("scheduler stopped; giving leadership up", "error", err)
 		}
+		// Release before anything else: a standby's blocking query returns at once.
+		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := ld.Release(rctx); err != nil {
+			s.logger.Warn("release leadership", "error", err)
+		}
+		cancel()
 		s.active.Store(false)
 		s.retag(ctx)
+		if failed {
+			sleep(ctx, retryInterval)
+		}
+	}
+}
+
+// engineConfig is the configuration of the leader's engine.
+func (s *Server) engineConfig() engine.Config {
+	return engine.Config{
+		Store:      s.store,
+		Executor:   nomadexec.New(s.nomad, s.cfg.JobPrefix, s.logger),
+		Logger:     s.logger.Named("engine"),
+		Metrics:    s.metrics,
+		LogTail:    s.cfg.Retention.LogTail,
+		PurgeAfter: s.cfg.Retention.PurgeAfter,
+		KeepRuns:   s.cfg.Retention.KeepRuns,
 	}
 }
 

@@ -44,16 +44,24 @@ const (
 // Catalog reads the applied catalog with a consistent read. When none was applied yet it
 // returns an empty catalog (non-nil maps) with Index 0.
 func (s *Store) Catalog(ctx context.Context) (*Catalog, error) {
-	pair, _, err := s.kv.Get(s.catalogKey(), s.readOpts(ctx))
+	c, _, err := s.WatchCatalog(ctx, 0)
+	return c, err
+}
+
+// WatchCatalog reads the catalog as Catalog does, with a blocking query that returns when it
+// changed after index (0: at once), and returns the index to pass next.
+func (s *Store) WatchCatalog(ctx context.Context, index uint64) (*Catalog, uint64, error) {
+	q := (&consulapi.QueryOptions{WaitIndex: index, WaitTime: blockingWait, RequireConsistent: true}).WithContext(ctx)
+	pair, meta, err := s.kv.Get(s.catalogKey(), q)
 	if err != nil {
-		return nil, fmt.Errorf("read catalog: %w", err)
+		return nil, index, fmt.Errorf("read catalog: %w", err)
 	}
 	c := &Catalog{DAGs: map[string]Entry{}, Queues: map[string]Entry{}}
 	if pair == nil {
-		return c, nil
+		return c, meta.LastIndex, nil
 	}
 	if err := json.Unmarshal(pair.Value, c); err != nil {
-		return nil, fmt.Errorf("decode catalog %s: %w", s.catalogKey(), err)
+		return nil, index, fmt.Errorf("decode catalog %s: %w", s.catalogKey(), err)
 	}
 	if c.DAGs == nil {
 		c.DAGs = map[string]Entry{}
@@ -62,7 +70,7 @@ func (s *Store) Catalog(ctx context.Context) (*Catalog, error) {
 		c.Queues = map[string]Entry{}
 	}
 	c.Index = pair.ModifyIndex
-	return c, nil
+	return c, meta.LastIndex, nil
 }
 
 // blob is one version value to write create-only.

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 
 	consulapi "github.com/hashicorp/consul/api"
@@ -32,6 +33,10 @@ const DefaultPrefix = "dagflow/"
 // server may be configured differently; a write over its actual limit is reported as ErrTooLarge
 // too, from Consul's 413 answer.
 const maxValueSize = 512 << 10
+
+// blockingWait is the wait time of blocking queries. Consul caps it at 10 minutes; a shorter
+// wait lets a caller notice sooner that the agent it talks to went away.
+const blockingWait = time.Minute
 
 var (
 	// ErrConflict means the catalog changed between reading the base an apply was planned

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dagflow/dagflow/hcl/spec"
 	"github.com/dagflow/dagflow/state"
@@ -39,11 +41,12 @@ type Server struct {
 }
 
 // New returns a Server reading from store. role reports the instance's current role ("active"
-// or "standby"), which the health endpoint shows.
-func New(store *state.Store, logger hclog.Logger, role func() string) *Server {
+// or "standby"), which the health endpoint shows; metrics is what /metrics serves.
+func New(store *state.Store, logger hclog.Logger, role func() string, metrics prometheus.Gatherer) *Server {
 	s := &Server{store: store, logger: logger, role: role, mux: http.NewServeMux(), versions: map[string]*spec.DAG{}}
 	s.mux.HandleFunc("GET /v1/health", s.health)
 	s.mux.HandleFunc("GET /v1/dags", s.listDAGs)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /{$}", s.index)
 	s.mux.Handle("GET /static/", http.FileServerFS(assets))
 	return s

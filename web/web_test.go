@@ -12,6 +12,7 @@ import (
 
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dagflow/dagflow/hcl/spec"
 	"github.com/dagflow/dagflow/internal/devstack"
@@ -57,7 +58,7 @@ func newServer(t *testing.T) *httptest.Server {
 	if _, err := store.Apply(ctx, base, c.DAGs, c.Queues, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(web.New(store, hclog.NewNullLogger(), func() string { return "standby" }))
+	srv := httptest.NewServer(web.New(store, hclog.NewNullLogger(), func() string { return "standby" }, prometheus.NewRegistry()))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -157,7 +158,7 @@ func TestConsulDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(web.New(store, hclog.NewNullLogger(), func() string { return "standby" }))
+	srv := httptest.NewServer(web.New(store, hclog.NewNullLogger(), func() string { return "standby" }, prometheus.NewRegistry()))
 	defer srv.Close()
 	resp, body := get(t, srv.URL+"/v1/dags")
 	if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(body, "127.0.0.1:1") {

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"syscall"
 
-	consulapi "github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 
@@ -103,22 +102,20 @@ func (c *ServerCommand) Run(args []string) int {
 	logger := hclog.New(&hclog.LoggerOptions{
 		Name: "dagflow", Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogJSON, Output: os.Stderr,
 	})
-	ccfg := consulapi.DefaultConfig()
-	if cfg.Consul.Address != "" {
-		ccfg.Address = cfg.Consul.Address
-	}
-	if cfg.Consul.Token != "" {
-		ccfg.Token = cfg.Consul.Token
-	}
-	consul, err := consulapi.NewClient(ccfg)
+	consul, err := cfg.ConsulClient()
 	if err != nil {
-		c.UI.Error(fmt.Sprintf("Error: configure the Consul client: %v", err))
+		c.UI.Error(fmt.Sprintf("Error: %v", err))
+		return exitError
+	}
+	nomad, err := cfg.NomadClient()
+	if err != nil {
+		c.UI.Error(fmt.Sprintf("Error: %v", err))
 		return exitError
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv := server.New(cfg, consul, logger)
+	srv := server.New(cfg, consul, nomad, logger)
 	if err := srv.Start(ctx); err != nil {
 		c.UI.Error(fmt.Sprintf("Error: %v", err))
 		return exitError

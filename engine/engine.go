@@ -1,0 +1,433 @@
+// Package engine is the leader's work: it creates DAG runs on their schedules and on request,
+// decides which task instances may run, runs each attempt as a Nomad job, follows the jobs
+// through Nomad's event stream and records every outcome in Consul.
+//
+// # Exactly once
+//
+// Every record the engine writes (runs, task instances, logs, request results) is written in a
+// fenced transaction of the leadership (consullock.Leadership.Txn), and an attempt is recorded
+// as queued, under its deterministic Nomad job ID, before its job is submitted, create-only. So
+// whichever leader submits an attempt, and however often, Nomad runs it once; and a leader
+// whose lock is gone writes nothing more.
+//
+// A new leader starts from what Consul holds (Run reconciles before it schedules): each attempt
+// recorded as queued or running is matched with its Nomad job: adopted when the job exists (the
+// event stream's snapshot then says how it fares), submitted when it was recorded as queued but
+// never registered, and failed, then retried as its task allows, when it was running and its job
+// vanished.
+//
+// # Concurrency and failure
+//
+// Run owns all its state in one goroutine; Nomad calls and blocking Consul reads happen in
+// helpers that report back to it. It returns when its context ends or the leadership is lost,
+// and returns an error, after which the caller should give the leadership up and contend again,
+// when a write to Consul failed for another reason: the engine then no longer knows what Consul
+// holds, and a fresh Run starts over from it.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/dagflow/dagflow/hcl/spec"
+	"github.com/dagflow/dagflow/nomadexec"
+	"github.com/dagflow/dagflow/schedule"
+	"github.com/dagflow/dagflow/state"
+)
+
+// Defaults of Config.
+const (
+	// DefaultLogTail is how much of the end of a try's stdout, and of its stderr, is copied
+	// into Consul when the try ends: enough for a stack trace and the lines before it, while
+	// both, JSON-encoded, stay well under Consul's 512 KB value limit.
+	DefaultLogTail = 64 << 10
+
+	// MaxLogTail is the largest LogTail: two tails of it, base64-encoded in JSON, still fit in
+	// one Consul value.
+	MaxLogTail = 160 << 10
+
+	// DefaultPurgeAfter is how long a finished try's Nomad job is kept before it is purged:
+	// long enough to look at it with `nomad job status` right after it failed.
+	DefaultPurgeAfter = 10 * time.Minute
+
+	// DefaultKeepRuns is how many finished runs per DAG stay in Consul: a few months of a
+	// daily DAG, while a DAG's records stay a few megabytes at most.
+	DefaultKeepRuns = 100
+)
+
+const (
+	// tick is how often the engine looks at the clock: cron ticks, retry delays and timeouts
+	// are noticed within it.
+	tick = time.Second
+
+	// submitWorkers bounds the Nomad registrations in flight, so a 500-task fan-out does not
+	// open 500 connections at once.
+	submitWorkers = 32
+
+	// retryWait is how long the engine waits before repeating a Nomad call that failed.
+	retryWait = 2 * time.Second
+
+	// callTimeout bounds one Nomad or Consul call made for the engine.
+	callTimeout = 30 * time.Second
+
+	// requestTTL is how long a carried-out request whose requester never collected the result
+	// is kept.
+	requestTTL = 10 * time.Minute
+)
+
+// Fence is what the engine needs of the leadership: fenced writes, and word of its loss.
+// *consullock.Leadership is one.
+type Fence interface {
+	Txn(ctx context.Context, ops consulapi.TxnOps) (*consulapi.TxnResponse, error)
+	Lost() <-chan struct{}
+	Err() error
+}
+
+// Config is what Run works with.
+type Config struct {
+	Store    *state.Store
+	Executor *nomadexec.Executor
+	Logger   hclog.Logger // nil: no logs
+	Metrics  *Metrics     // nil: none
+
+	LogTail    int           // bytes of stdout, and of stderr, kept per try; 0: DefaultLogTail
+	PurgeAfter time.Duration // how long after a try ended its job is purged; 0: DefaultPurgeAfter
+	KeepRuns   int           // finished runs kept per DAG; 0: DefaultKeepRuns
+}
+
+// ErrConfig is wrapped by errors about a Config Run cannot work with.
+var ErrConfig = errors.New("invalid engine config")
+
+// Run does the leader's work until ctx ends (it returns nil) or the leadership is lost (it
+// returns the loss). See the package documentation.
+func Run(ctx context.Context, cfg Config, fence Fence) error {
+	if cfg.Store == nil || cfg.Executor == nil || fence == nil {
+		return fmt.Errorf("%w: store, executor and fence are required", ErrConfig)
+	}
+	if cfg.LogTail == 0 {
+		cfg.LogTail = DefaultLogTail
+	}
+	if cfg.LogTail < 0 || cfg.LogTail > MaxLogTail {
+		return fmt.Errorf("%w: log tail %d bytes: want 1 to %d", ErrConfig, cfg.LogTail, MaxLogTail)
+	}
+	if cfg.PurgeAfter == 0 {
+		cfg.PurgeAfter = DefaultPurgeAfter
+	}
+	if cfg.KeepRuns == 0 {
+		cfg.KeepRuns = DefaultKeepRuns
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	e := &engine{
+		cfg:      cfg,
+		fence:    fence,
+		store:    cfg.Store,
+		exec:     cfg.Executor,
+		log:      cfg.Logger,
+		m:        cfg.Metrics,
+		ctx:      ctx,
+		paused:   map[string]state.Pause{},
+		dags:     map[string]*dagInfo{},
+		queues:   map[string]*spec.Queue{},
+		versions: map[string]*spec.DAG{},
+		runs:     map[runKey]*run{},
+		cursor:   map[string]time.Time{},
+		done:     map[string][]doneRun{},
+		jobs:     map[string]*jobRef{},
+		handled:  map[string]bool{},
+		events:   make(chan func() error, 256),
+		sem:      make(chan struct{}, submitWorkers),
+	}
+	defer func() {
+		cancel()
+		e.wg.Wait()
+		e.m.setLeader(false)
+		e.m.resetGauges()
+	}()
+	e.m.setLeader(true)
+	err := e.run()
+	if ctx.Err() != nil && fence.Err() == nil {
+		return nil
+	}
+	if fence.Err() != nil {
+		return fence.Err()
+	}
+	return err
+}
+
+// engine is the state of one Run.
+type engine struct {
+	cfg   Config
+	fence Fence
+	store *state.Store
+	exec  *nomadexec.Executor
+	log   hclog.Logger
+	m     *Metrics
+	ctx   context.Context
+
+	catalog  *state.Catalog
+	paused   map[string]state.Pause
+	dags     map[string]*dagInfo    // the applied DAGs
+	queues   map[string]*spec.Queue // the applied queues
+	versions map[string]*spec.DAG   // every DAG version in use, by versionKey
+
+	runs    map[runKey]*run      // runs not finished
+	cursor  map[string]time.Time // per DAG: the end of the interval of its latest scheduled run
+	done    map[string][]doneRun // per DAG: finished runs, oldest first
+	jobs    map[string]*jobRef   // job ID -> the try it runs, for tries queued or running
+	purges  []purge              // finished tries' jobs to purge, oldest first
+	handled map[string]bool      // requests carried out in this Run
+
+	dirty []*run           // runs with records to write
+	extra consulapi.TxnOps // other writes of this step (logs, deletions)
+	after []func()         // what to do once this step's writes are done
+	now   time.Time        // the time of this step
+
+	events chan func() error // what helpers report, run in the loop; an error ends Run
+	sem    chan struct{}
+	wg     sync.WaitGroup
+}
+
+type runKey struct{ dag, id string }
+
+// run is a run not finished, with its task instances.
+type run struct {
+	rec    state.Run
+	def    *spec.DAG    // the version it is pinned to
+	order  []*spec.Task // its tasks, upstream before downstream
+	down   map[string][]string
+	tasks  map[string]*task
+	isNew  bool // not yet written
+	dirty  bool // the run record needs writing
+	queued bool // in e.dirty
+}
+
+// task is one task instance of a run not finished.
+type task struct {
+	ti        state.TaskInstance
+	spec      *spec.Task
+	dirty     bool
+	readyAt   time.Time // when the trigger rule or retry delay let it run; in memory only
+	stopping  string    // why its job was stopped, while that is under way
+	finishing bool      // its job ended; the outcome is being collected
+	blocked   bool      // submission failed for good; the outcome is being recorded
+}
+
+// jobRef names the try a job runs.
+type jobRef struct {
+	run  *run
+	task *task
+	try  int
+}
+
+// dagInfo is an applied DAG.
+type dagInfo struct {
+	entry state.Entry
+	def   *spec.DAG
+	sched *schedule.Schedule // nil for a DAG without schedule
+}
+
+// doneRun is a finished run kept in Consul.
+type doneRun struct {
+	id          string
+	logicalDate time.Time
+	scheduled   bool
+}
+
+type purge struct {
+	jobID string
+	at    time.Time
+}
+
+func versionKey(dag, version string) string { return dag + "@" + version }
+
+// run reconciles, then loops until ctx ends, the leadership is lost or a write fails.
+func (e *engine) run() error {
+	if err := e.reconcile(); err != nil {
+		return err
+	}
+	allocs := e.exec.Watch(e.ctx, 0)
+	e.startWatches()
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	e.log.Info("scheduling", "runs", len(e.runs), "tries", len(e.jobs))
+	for {
+		if err := e.step(); err != nil {
+			return err
+		}
+		select {
+		case <-e.ctx.Done():
+			return nil
+		case <-e.fence.Lost():
+			return e.fence.Err()
+		case f := <-e.events:
+			if err := f(); err != nil {
+				return err
+			}
+		case u, ok := <-allocs:
+			if !ok {
+				return nil
+			}
+			e.onAlloc(u)
+		case <-ticker.C:
+		}
+		// Take what else is waiting, so a burst of events costs one step and one write.
+		for drained := false; !drained; {
+			select {
+			case f := <-e.events:
+				if err := f(); err != nil {
+					return err
+				}
+			case u, ok := <-allocs:
+				if !ok {
+					return nil
+				}
+				e.onAlloc(u)
+			default:
+				drained = true
+			}
+		}
+	}
+}
+
+// report hands f to the loop, unless the engine is stopping.
+func (e *engine) report(f func() error) {
+	select {
+	case e.events <- f:
+	case <-e.ctx.Done():
+	}
+}
+
+// spawn runs f in a helper goroutine the engine waits for when it stops.
+func (e *engine) spawn(f func()) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		f()
+	}()
+}
+
+// step advances everything that can advance now, writes what changed, then does what must
+// wait for the write.
+func (e *engine) step() error {
+	e.now = time.Now().UTC()
+	e.scheduleRuns()
+	for _, r := range e.sortedRuns() {
+		if r.rec.State == state.RunRunning {
+			e.evaluate(r)
+		}
+	}
+	e.dispatch()
+	e.purgeDue()
+	if err := e.flush(); err != nil {
+		return err
+	}
+	e.runAfter()
+	e.m.observe(e)
+	return nil
+}
+
+// runAfter does what waited for the step's writes.
+func (e *engine) runAfter() {
+	after := e.after
+	e.after = nil
+	for _, f := range after {
+		f()
+	}
+}
+
+// markRun queues run r's record for writing.
+func (e *engine) markRun(r *run) {
+	r.dirty = true
+	e.queue(r)
+}
+
+// markTask queues task t of run r for writing.
+func (e *engine) markTask(r *run, t *task) {
+	t.dirty = true
+	e.queue(r)
+}
+
+func (e *engine) queue(r *run) {
+	if !r.queued {
+		r.queued = true
+		e.dirty = append(e.dirty, r)
+	}
+}
+
+// Limits of one fenced transaction: Consul takes 64 operations (the fence is one) and, by
+// default, a 512 KB request, in which values travel base64-encoded.
+const (
+	txnOps    = 63
+	txnBudget = 340 << 10
+)
+
+// flush writes every queued record in as few fenced transactions as fit Consul's limits.
+func (e *engine) flush() error {
+	var ops consulapi.TxnOps
+	for _, r := range e.dirty {
+		r.queued = false
+		if r.dirty || r.isNew {
+			var op *consulapi.TxnOp
+			var err error
+			if r.isNew {
+				op, err = e.store.CreateRunOp(&r.rec)
+			} else {
+				op, err = e.store.PutRunOp(&r.rec)
+			}
+			if err != nil {
+				return err
+			}
+			ops = append(ops, op)
+			r.dirty, r.isNew = false, false
+		}
+		for _, t := range r.order {
+			ti := r.tasks[t.Name]
+			if !ti.dirty {
+				continue
+			}
+			op, err := e.store.PutTaskOp(&ti.ti)
+			if err != nil {
+				return err
+			}
+			ops = append(ops, op)
+			ti.dirty = false
+		}
+	}
+	e.dirty = e.dirty[:0]
+	ops = append(ops, e.extra...)
+	e.extra = nil
+	return e.write(ops)
+}
+
+// write runs ops in fenced transactions of at most txnOps operations and about txnBudget bytes.
+func (e *engine) write(ops consulapi.TxnOps) error {
+	for len(ops) > 0 {
+		n, size := 0, 0
+		for n < len(ops) && n < txnOps {
+			sz := len(ops[n].KV.Key) + len(ops[n].KV.Value)*4/3 + 128
+			if n > 0 && size+sz > txnBudget {
+				break
+			}
+			size += sz
+			n++
+		}
+		ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
+		_, err := e.fence.Txn(ctx, ops[:n])
+		cancel()
+		e.m.kvWrite(n, size, err)
+		if err != nil {
+			return fmt.Errorf("write state: %w", err)
+		}
+		ops = ops[n:]
+	}
+	return nil
+}

@@ -1,0 +1,236 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+	"github.com/hashicorp/go-hclog"
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/dagflow/dagflow/consullock"
+	"github.com/dagflow/dagflow/engine"
+	"github.com/dagflow/dagflow/hcl/spec"
+	"github.com/dagflow/dagflow/internal/devstack"
+	"github.com/dagflow/dagflow/nomadexec"
+	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/state"
+)
+
+// One Consul and one Nomad serve every test of the package; each test has its own KV and job
+// prefixes, so tests run in parallel without seeing each other.
+var (
+	agentsOnce sync.Once
+	agentsErr  error
+	consulC    *consulapi.Client
+	nomadC     *nomadapi.Client
+	stopAgents []func() error
+	testSeq    atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for i := len(stopAgents) - 1; i >= 0; i-- {
+		_ = stopAgents[i]()
+	}
+	os.Exit(code)
+}
+
+func agents(t *testing.T) (*consulapi.Client, *nomadapi.Client) {
+	t.Helper()
+	agentsOnce.Do(func() {
+		c, err := devstack.StartConsul(context.Background(), devstack.ConsulOptions{})
+		if err != nil {
+			agentsErr = err
+			return
+		}
+		stopAgents = append(stopAgents, c.Stop)
+		n, err := devstack.StartNomad(context.Background(), devstack.NomadOptions{ConsulAddr: c.HTTPAddr})
+		if err != nil {
+			agentsErr = err
+			return
+		}
+		stopAgents = append(stopAgents, n.Stop)
+		consulC, _ = consulapi.NewClient(&consulapi.Config{Address: c.HTTPAddr})
+		nomadC, _ = nomadapi.NewClient(&nomadapi.Config{Address: "http://" + n.HTTPAddr})
+	})
+	if agentsErr != nil {
+		t.Fatalf("start agents: %v", agentsErr)
+	}
+	return consulC, nomadC
+}
+
+// stack is one installation (KV and job prefix) with an engine leading it.
+type stack struct {
+	t      *testing.T
+	store  *state.Store
+	exec   *nomadexec.Executor
+	nomad  *nomadapi.Client
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// newStack starts an engine on its own prefixes, with cfg's retention settings.
+func newStack(t *testing.T, cfg engine.Config) *stack {
+	t.Helper()
+	consul, nomad := agents(t)
+	n := testSeq.Add(1)
+	store, err := state.New(consul, fmt.Sprintf("enginetest/%d/", n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := nomadexec.New(nomad, fmt.Sprintf("et%d-", n), nil)
+	s := &stack{t: t, store: store, exec: exec, nomad: nomad}
+	s.start(cfg)
+	return s
+}
+
+func (s *stack) start(cfg engine.Config) {
+	t := s.t
+	consul, _ := agents(t)
+	lock, err := consullock.New(consul, consullock.Config{Key: s.store.Prefix() + "leader", LockDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ld, err := lock.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Store, cfg.Executor = s.store, s.exec
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: hclog.Info, Output: testWriter{t}})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel, s.done = cancel, make(chan error, 1)
+	go func() { s.done <- engine.Run(ctx, cfg, ld) }()
+	t.Cleanup(func() {
+		s.stop()
+		_ = ld.Release(context.Background())
+	})
+}
+
+// stop stops the engine and fails the test if it had stopped with an error.
+func (s *stack) stop() {
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	if err := <-s.done; err != nil {
+		s.t.Errorf("engine stopped with: %v", err)
+	}
+	s.cancel = nil
+}
+
+// testWriter sends the engine's logs to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// apply applies the DAG files in src.
+func (s *stack) apply(src string) *spec.Config {
+	s.t.Helper()
+	cfg, diags := spec.NewParser().LoadSource([]byte(src), "test.hcl")
+	if diags.HasErrors() {
+		s.t.Fatalf("parse: %v", diags)
+	}
+	ctx := context.Background()
+	base, err := s.store.Catalog(ctx)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if _, err := s.store.Apply(ctx, base, cfg.DAGs, cfg.Queues, time.Now().UTC()); err != nil {
+		s.t.Fatal(err)
+	}
+	return cfg
+}
+
+// request queues r and waits for its result.
+func (s *stack) request(r *state.Request) *state.Result {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.store.Submit(ctx, r); err != nil {
+		s.t.Fatal(err)
+	}
+	res, err := s.store.Wait(ctx, r.ID)
+	if err != nil {
+		s.t.Fatalf("request %s: %v", r.Kind, err)
+	}
+	return res
+}
+
+// trigger creates a manual run of dag and returns its ID.
+func (s *stack) trigger(dag string, params map[string]any) string {
+	s.t.Helper()
+	raw := map[string]json.RawMessage{}
+	for k, v := range params {
+		raw[k], _ = json.Marshal(v)
+	}
+	id := scheduler.RunID(scheduler.RunManual, time.Now())
+	res := s.request(&state.Request{Kind: state.RequestTrigger, DAG: dag, RunID: id, Params: raw})
+	if res.Error != "" {
+		s.t.Fatalf("trigger %s: %s", dag, res.Error)
+	}
+	return id
+}
+
+// waitRun waits until run id of dag is finished and returns it.
+func (s *stack) waitRun(dag, id string, timeout time.Duration) *state.RunRecord {
+	s.t.Helper()
+	return s.waitFor(dag, id, timeout, "finished", func(r *state.RunRecord) bool { return r.Run.State.Finished() })
+}
+
+// waitFor waits until run id of dag satisfies ok and returns it.
+func (s *stack) waitFor(dag, id string, timeout time.Duration, what string, ok func(*state.RunRecord) bool) *state.RunRecord {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last *state.RunRecord
+	for time.Now().Before(deadline) {
+		rec, err := s.store.RunRecord(context.Background(), dag, id)
+		if err == nil {
+			last = rec
+			if ok(rec) {
+				return rec
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("run %s of %s not %s after %s; last seen:\n%s", id, dag, what, timeout, describe(last))
+	return nil
+}
+
+// runs returns the stored runs of dag.
+func (s *stack) runs(dag string) []*state.RunRecord {
+	s.t.Helper()
+	recs, err := s.store.Runs(context.Background(), dag)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return recs
+}
+
+func describe(r *state.RunRecord) string {
+	if r == nil {
+		return "  (nothing)"
+	}
+	b, _ := json.MarshalIndent(r, "  ", "  ")
+	return "  " + string(b)
+}
+
+// states returns the state of every task instance of r.
+func states(r *state.RunRecord) map[string]scheduler.State {
+	out := map[string]scheduler.State{}
+	for name, ti := range r.Tasks {
+		out[name] = ti.State
+	}
+	return out
+}

@@ -1,0 +1,104 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/state"
+)
+
+// reconcile loads what Consul holds and matches every try in flight with its Nomad job before
+// anything is scheduled: a job that exists is adopted (the event stream's snapshot reports its
+// allocations), a try recorded as queued whose job does not exist is submitted (the leader
+// before wrote the record and stopped before, or while, registering), and a try recorded as
+// running whose job is gone failed. Dead jobs of finished tries are purged after PurgeAfter.
+func (e *engine) reconcile() error {
+	ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
+	defer cancel()
+	c, err := e.store.Catalog(ctx)
+	if err != nil {
+		return err
+	}
+	defs, queues, err := e.loadCatalog(ctx, c, nil)
+	if err != nil {
+		return err
+	}
+	e.setCatalog(c, defs, queues)
+	if e.paused, _, err = e.store.Paused(ctx, 0); err != nil {
+		return err
+	}
+	recs, err := e.store.AllRuns(ctx)
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		dag := rec.Run.DAG
+		if rec.Run.Type == scheduler.RunScheduled && rec.Run.DataIntervalEnd.After(e.cursor[dag]) {
+			e.cursor[dag] = rec.Run.DataIntervalEnd
+		}
+		if rec.Run.State.Finished() {
+			e.done[dag] = append(e.done[dag], doneRun{id: rec.Run.ID, logicalDate: rec.Run.LogicalDate, scheduled: rec.Run.Type == scheduler.RunScheduled})
+			continue
+		}
+		def, err := e.version(dag, rec.Run.Version)
+		if errors.Is(err, state.ErrNotFound) {
+			e.log.Error("the DAG version of a run is not stored; the run is left as it is", "dag", dag, "run_id", rec.Run.ID, "version", rec.Run.Version)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		r := newRun(rec.Run, def, rec.Tasks)
+		e.runs[runKey{dag, rec.Run.ID}] = r
+		for _, t := range r.tasks {
+			if cur := t.ti.Current(); cur != nil && (t.ti.State == scheduler.Queued || t.ti.State == scheduler.Running) {
+				e.jobs[cur.JobID] = &jobRef{run: r, task: t, try: cur.Try}
+			}
+		}
+	}
+
+	jobs, err := e.exec.Jobs(ctx)
+	if err != nil {
+		return err
+	}
+	e.now = time.Now().UTC()
+	for jobID, ref := range e.jobs {
+		status, exists := jobs[jobID]
+		switch {
+		case exists && status == "dead":
+			// Its allocations normally arrive with the watch's snapshot; a job stopped before
+			// it had one never reports anything, so look.
+			st, err := e.exec.Status(ctx, jobID)
+			if err != nil {
+				return err
+			}
+			if len(st.Allocs) == 0 {
+				e.failTry(ref, "its Nomad job ended without an allocation")
+			}
+		case exists:
+			// Adopted: the watch reports how it fares.
+		case ref.task.ti.State == scheduler.Queued:
+			e.log.Info("submitting a try recorded but not registered", "job_id", jobID)
+			e.after = append(e.after, func() { e.submit(ref) })
+		default:
+			e.failTry(ref, "its Nomad job vanished while it ran")
+		}
+	}
+	for jobID, status := range jobs {
+		if e.jobs[jobID] != nil {
+			continue
+		}
+		if status == "dead" {
+			e.purges = append(e.purges, purge{jobID: jobID, at: e.now.Add(e.cfg.PurgeAfter)})
+		} else {
+			e.log.Warn("a job of this installation runs but no try in flight has it; leaving it alone", "job_id", jobID)
+		}
+	}
+	if err := e.flush(); err != nil {
+		return err
+	}
+	e.runAfter()
+	return nil
+}

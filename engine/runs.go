@@ -1,0 +1,612 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+
+	"github.com/dagflow/dagflow/consullock"
+	"github.com/dagflow/dagflow/hcl/spec"
+	"github.com/dagflow/dagflow/schedule"
+	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/state"
+)
+
+// maxBackfill bounds the runs one backfill request creates.
+const maxBackfill = 1000
+
+// newRun returns the in-memory run for record rec of DAG version def, with task instances
+// from tis (missing ones start in state None).
+func newRun(rec state.Run, def *spec.DAG, tis map[string]*state.TaskInstance) *run {
+	r := &run{rec: rec, def: def, tasks: map[string]*task{}, down: map[string][]string{}}
+	r.order = topoOrder(def.Tasks)
+	for _, t := range def.Tasks {
+		for _, up := range t.DependsOn {
+			r.down[up] = append(r.down[up], t.Name)
+		}
+		ti := &task{spec: t, ti: state.TaskInstance{DAG: rec.DAG, RunID: rec.ID, Task: t.Name}}
+		if stored := tis[t.Name]; stored != nil {
+			ti.ti = *stored
+		}
+		r.tasks[t.Name] = ti
+	}
+	return r
+}
+
+// topoOrder returns tasks with every task after those it depends on, ties by name.
+func topoOrder(tasks []*spec.Task) []*spec.Task {
+	indeg := map[string]int{}
+	down := map[string][]*spec.Task{}
+	byName := map[string]*spec.Task{}
+	for _, t := range tasks {
+		byName[t.Name] = t
+	}
+	for _, t := range tasks {
+		for _, up := range t.DependsOn {
+			if byName[up] != nil {
+				indeg[t.Name]++
+				down[up] = append(down[up], t)
+			}
+		}
+	}
+	var ready, out []*spec.Task
+	for _, t := range tasks {
+		if indeg[t.Name] == 0 {
+			ready = append(ready, t)
+		}
+	}
+	for len(ready) > 0 {
+		sort.Slice(ready, func(i, j int) bool { return ready[i].Name < ready[j].Name })
+		t := ready[0]
+		ready = ready[1:]
+		out = append(out, t)
+		for _, d := range down[t.Name] {
+			if indeg[d.Name]--; indeg[d.Name] == 0 {
+				ready = append(ready, d)
+			}
+		}
+	}
+	return out
+}
+
+// sortedRuns returns the runs not finished, oldest logical date first.
+func (e *engine) sortedRuns() []*run {
+	out := slices.Collect(maps.Values(e.runs))
+	sort.Slice(out, func(i, j int) bool { return runBefore(out[i], out[j]) })
+	return out
+}
+
+func runBefore(a, b *run) bool {
+	if !a.rec.LogicalDate.Equal(b.rec.LogicalDate) {
+		return a.rec.LogicalDate.Before(b.rec.LogicalDate)
+	}
+	return a.rec.ID < b.rec.ID
+}
+
+// setCatalog takes a newly read catalog with its DAG and queue versions.
+func (e *engine) setCatalog(c *state.Catalog, defs map[string]*spec.DAG, queues map[string]*spec.Queue) {
+	if e.catalog != nil && c.Index < e.catalog.Index {
+		return // older than one read meanwhile
+	}
+	e.catalog = c
+	e.queues = queues
+	dags := map[string]*dagInfo{}
+	for name, entry := range c.DAGs {
+		def := defs[versionKey(name, entry.Version)]
+		if def == nil {
+			continue
+		}
+		e.versions[versionKey(name, entry.Version)] = def
+		info := &dagInfo{entry: entry, def: def}
+		if def.Schedule != "" {
+			loc, err := schedule.LoadLocation(def.Timezone)
+			if err == nil {
+				info.sched, err = schedule.Parse(def.Schedule, loc, def.StartDate)
+			}
+			if err != nil {
+				// apply validated it; a schedule this binary cannot read is left alone, loudly.
+				e.log.Error("cannot read the schedule of a DAG; it creates no scheduled runs", "dag", name, "error", err)
+				info.sched = nil
+			}
+		}
+		dags[name] = info
+	}
+	e.dags = dags
+}
+
+// loadCatalog reads catalog c's DAG and queue versions that the engine does not hold yet.
+func (e *engine) loadCatalog(ctx context.Context, c *state.Catalog, known map[string]*spec.DAG) (map[string]*spec.DAG, map[string]*spec.Queue, error) {
+	defs := map[string]*spec.DAG{}
+	for name, entry := range c.DAGs {
+		k := versionKey(name, entry.Version)
+		if d := known[k]; d != nil {
+			defs[k] = d
+			continue
+		}
+		v, err := e.store.DAGVersion(ctx, name, entry.Version)
+		if err != nil {
+			return nil, nil, err
+		}
+		defs[k] = v.DAG
+	}
+	queues := map[string]*spec.Queue{}
+	for name, entry := range c.Queues {
+		q, err := e.store.Queue(ctx, name, entry.Version)
+		if err != nil {
+			return nil, nil, err
+		}
+		queues[name] = q
+	}
+	return defs, queues, nil
+}
+
+// isPaused reports whether DAG d is paused: as set at runtime, else as its definition says.
+func (e *engine) isPaused(d *dagInfo) bool {
+	if p, ok := e.paused[d.def.Name]; ok {
+		return p.Paused
+	}
+	return d.def.Paused
+}
+
+// scheduleRuns creates the scheduled runs that are due and starts queued runs while their DAG
+// has room under max_active_runs.
+func (e *engine) scheduleRuns() {
+	active := map[string]int{}
+	running := map[string]int{}
+	for _, r := range e.runs {
+		active[r.rec.DAG]++
+		if r.rec.State == state.RunRunning {
+			running[r.rec.DAG]++
+		}
+	}
+	for name, d := range e.dags {
+		if d.sched == nil || e.isPaused(d) || active[name] >= max(d.def.MaxActiveRuns, 1) {
+			continue
+		}
+		iv, ok := e.nextInterval(d)
+		if !ok {
+			continue
+		}
+		rec := state.Run{
+			DAG: name, ID: scheduler.RunID(scheduler.RunScheduled, iv.Start), Type: scheduler.RunScheduled,
+			Version: d.entry.Version, LogicalDate: iv.Start, DataIntervalStart: iv.Start, DataIntervalEnd: iv.End,
+			State: state.RunQueued, CreatedAt: e.now,
+		}
+		if _, exists := e.runs[runKey{name, rec.ID}]; exists {
+			continue
+		}
+		if params, err := d.def.ResolveParams(nil); err == nil {
+			rec.Params = params
+		} else {
+			e.log.Error("a scheduled run cannot fill the DAG's params; set defaults for required params", "dag", name, "error", err)
+			continue
+		}
+		r := newRun(rec, d.def, nil)
+		r.isNew = true
+		e.runs[runKey{name, rec.ID}] = r
+		e.cursor[name] = iv.End
+		active[name]++
+		e.queue(r)
+		e.log.Info("created run", "dag", name, "run_id", rec.ID)
+	}
+	for _, r := range e.sortedRuns() {
+		if r.rec.State != state.RunQueued || running[r.rec.DAG] >= max(r.def.MaxActiveRuns, 1) {
+			continue
+		}
+		r.rec.State, r.rec.StartedAt = state.RunRunning, e.now
+		running[r.rec.DAG]++
+		e.markRun(r)
+	}
+}
+
+// nextInterval returns the interval of DAG d's next scheduled run, if one is due now.
+//
+// The backlog starts at the end of its latest scheduled run's interval, or at its start date.
+// Catch-up "all" takes the first interval owed, "latest" the last one; "none" takes the last
+// one too, but only intervals starting after the DAG was created or last unpaused, so nothing
+// that ended before then runs.
+func (e *engine) nextInterval(d *dagInfo) (schedule.Interval, bool) {
+	from := d.def.StartDate
+	if c, ok := e.cursor[d.def.Name]; ok && c.After(from) {
+		from = c
+	}
+	policy := d.def.Catchup
+	if policy == spec.CatchupNone {
+		since := d.entry.CreatedAt
+		if p, ok := e.paused[d.def.Name]; ok && p.At.After(since) {
+			since = p.At
+		}
+		if since.After(from) {
+			from = since
+		}
+		policy = spec.CatchupLatest
+	}
+	b, err := d.sched.Catchup(policy, from, d.def.EndDate, e.now)
+	if err != nil || b.Count == 0 {
+		return schedule.Interval{}, false
+	}
+	if policy == spec.CatchupAll {
+		return b.First, true
+	}
+	return b.Last, true
+}
+
+// finishRun records that every task of run r is finished, and drops runs beyond KeepRuns.
+//
+// As in Airflow, the run failed when one of its leaf tasks (those nothing depends on) failed
+// or did not run because an upstream task failed; otherwise it succeeded.
+func (e *engine) finishRun(r *run) {
+	r.rec.State = state.RunSuccess
+	for _, t := range r.def.Tasks {
+		if len(r.down[t.Name]) > 0 {
+			continue
+		}
+		if s := r.tasks[t.Name].ti.State; s == scheduler.Failed || s == scheduler.UpstreamFailed {
+			r.rec.State = state.RunFailed
+		}
+	}
+	r.rec.EndedAt = e.now
+	e.markRun(r)
+	delete(e.runs, runKey{r.rec.DAG, r.rec.ID})
+	e.m.runFinished(r.rec.State)
+	e.log.Info("run finished", "dag", r.rec.DAG, "run_id", r.rec.ID, "state", r.rec.State)
+	e.addDone(r.rec)
+}
+
+// addDone remembers a finished run and deletes the oldest beyond KeepRuns, except a DAG's
+// latest scheduled run, from which its schedule goes on.
+func (e *engine) addDone(rec state.Run) {
+	list := append(e.done[rec.DAG], doneRun{id: rec.ID, logicalDate: rec.LogicalDate, scheduled: rec.Type == scheduler.RunScheduled})
+	sort.SliceStable(list, func(i, j int) bool { return list[i].logicalDate.Before(list[j].logicalDate) })
+	latestScheduled := -1
+	for i, d := range list {
+		if d.scheduled {
+			latestScheduled = i
+		}
+	}
+	for i := 0; len(list) > e.cfg.KeepRuns && i < len(list); {
+		if i == latestScheduled {
+			i++
+			continue
+		}
+		e.extra = append(e.extra, e.store.DeleteRunOps(rec.DAG, list[i].id)...)
+		list = slices.Delete(list, i, i+1)
+		if latestScheduled > i {
+			latestScheduled--
+		}
+	}
+	e.done[rec.DAG] = list
+}
+
+// onRequests carries out the queued requests not yet carried out, each with its own fenced
+// write, and deletes results nobody collected.
+func (e *engine) onRequests(reqs []*state.Request) error {
+	for _, req := range reqs {
+		if req.Result != nil {
+			if e.now.Sub(req.Result.DoneAt) > requestTTL {
+				// A check-and-set on the request as read: when its requester collects it
+				// meanwhile, the deletion fails and changes nothing.
+				if err := e.write(consulapi.TxnOps{e.store.DeleteRequestOp(req)}); err != nil && !errors.Is(err, consullock.ErrTxnFailed) {
+					return err
+				}
+			}
+			continue
+		}
+		if e.handled[req.ID] {
+			continue
+		}
+		if err := e.carryOut(req); err != nil {
+			return err
+		}
+		e.handled[req.ID] = true
+	}
+	return nil
+}
+
+// carryOut does what request req asks and records its result in the same fenced write.
+func (e *engine) carryOut(req *state.Request) error {
+	e.now = time.Now().UTC()
+	var (
+		created []*run
+		res     = state.Result{DoneAt: e.now}
+		err     error
+	)
+	switch req.Kind {
+	case state.RequestTrigger:
+		created, err = e.trigger(req)
+	case state.RequestBackfill:
+		created, err = e.backfill(req)
+	case state.RequestClear:
+		err = e.clear(req)
+	default:
+		err = fmt.Errorf("unknown request kind %q; this server carries out %q, %q and %q", req.Kind, state.RequestTrigger, state.RequestBackfill, state.RequestClear)
+	}
+	if err != nil {
+		res.Error = err.Error()
+		e.log.Info("request refused", "kind", req.Kind, "dag", req.DAG, "error", err)
+	}
+	for _, r := range created {
+		res.RunIDs = append(res.RunIDs, r.rec.ID)
+		r.isNew = true
+		e.runs[runKey{r.rec.DAG, r.rec.ID}] = r
+		e.queue(r)
+	}
+	op, oerr := e.store.FinishRequestOp(req, res)
+	if oerr != nil {
+		return oerr
+	}
+	e.extra = append(e.extra, op)
+	// A failed write, even of a request finished by someone else first, leaves the engine
+	// unsure of what Consul holds: the error makes Run start over from it.
+	if err := e.flush(); err != nil {
+		return err
+	}
+	e.runAfter()
+	return nil
+}
+
+// applied returns the applied DAG name. When the engine does not know it, it reads the catalog
+// again first: a request may arrive before the catalog watch reports the apply it follows.
+func (e *engine) applied(name string) (*dagInfo, error) {
+	if d := e.dags[name]; d != nil {
+		return d, nil
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
+	defer cancel()
+	c, err := e.store.Catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := c.DAGs[name]; ok && (e.catalog == nil || c.Index > e.catalog.Index) {
+		defs, queues, err := e.loadCatalog(ctx, c, e.versions)
+		if err != nil {
+			return nil, err
+		}
+		e.setCatalog(c, defs, queues)
+	}
+	if d := e.dags[name]; d != nil {
+		return d, nil
+	}
+	return nil, fmt.Errorf("DAG %q is not applied", name)
+}
+
+// trigger creates the manual run req asks for.
+func (e *engine) trigger(req *state.Request) ([]*run, error) {
+	d, err := e.applied(req.DAG)
+	if err != nil {
+		return nil, err
+	}
+	typ, date, err := scheduler.ParseRunID(req.RunID)
+	if err != nil || typ != scheduler.RunManual {
+		return nil, fmt.Errorf("run ID %q is not a manual run ID (manual__<RFC 3339 time>)", req.RunID)
+	}
+	if e.exists(req.DAG, req.RunID) {
+		return nil, fmt.Errorf("run %q of DAG %q exists already", req.RunID, req.DAG)
+	}
+	params, err := d.def.ResolveParams(req.Params)
+	if err != nil {
+		return nil, err
+	}
+	rec := state.Run{
+		DAG: req.DAG, ID: req.RunID, Type: scheduler.RunManual, Version: d.entry.Version,
+		LogicalDate: date, DataIntervalStart: date, DataIntervalEnd: date,
+		Params: params, State: state.RunQueued, CreatedAt: e.now,
+	}
+	return []*run{newRun(rec, d.def, nil)}, nil
+}
+
+// backfill creates a backfill run for every interval of the DAG's schedule whose start is
+// between req.From and req.To, skipping logical dates that have a run already.
+func (e *engine) backfill(req *state.Request) ([]*run, error) {
+	d, err := e.applied(req.DAG)
+	if err != nil {
+		return nil, err
+	}
+	if d.sched == nil {
+		return nil, fmt.Errorf("DAG %q has no schedule to backfill; trigger it instead", req.DAG)
+	}
+	if req.To.Before(req.From) {
+		return nil, fmt.Errorf("backfill from %s to %s: the end is before the start", req.From.Format(time.RFC3339), req.To.Format(time.RFC3339))
+	}
+	params, err := d.def.ResolveParams(nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []*run
+	for iv := range d.sched.Intervals(req.From) {
+		if iv.Start.After(req.To) {
+			break
+		}
+		if len(out) == maxBackfill {
+			return nil, fmt.Errorf("backfill from %s to %s covers more than %d runs; split it", req.From.Format(time.RFC3339), req.To.Format(time.RFC3339), maxBackfill)
+		}
+		if e.hasLogicalDate(req.DAG, iv.Start) {
+			continue
+		}
+		rec := state.Run{
+			DAG: req.DAG, ID: scheduler.RunID(scheduler.RunBackfill, iv.Start), Type: scheduler.RunBackfill,
+			Version: d.entry.Version, LogicalDate: iv.Start, DataIntervalStart: iv.Start, DataIntervalEnd: iv.End,
+			Params: params, State: state.RunQueued, CreatedAt: e.now,
+		}
+		out = append(out, newRun(rec, d.def, nil))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no interval of DAG %q starts between %s and %s without a run", req.DAG, req.From.Format(time.RFC3339), req.To.Format(time.RFC3339))
+	}
+	return out, nil
+}
+
+// exists reports whether DAG dag has run id, running or kept.
+func (e *engine) exists(dag, id string) bool {
+	if _, ok := e.runs[runKey{dag, id}]; ok {
+		return true
+	}
+	for _, d := range e.done[dag] {
+		if d.id == id {
+			return true
+		}
+	}
+	return false
+}
+
+// hasLogicalDate reports whether DAG dag has a scheduled or backfill run for date.
+func (e *engine) hasLogicalDate(dag string, date time.Time) bool {
+	for _, typ := range []scheduler.RunType{scheduler.RunScheduled, scheduler.RunBackfill} {
+		if e.exists(dag, scheduler.RunID(typ, date)) {
+			return true
+		}
+	}
+	return false
+}
+
+// clear resets a task instance of a run, and with Downstream every task after it, so each
+// runs again with a new try. A finished run runs again; an attempt in flight is stopped first.
+func (e *engine) clear(req *state.Request) error {
+	r := e.runs[runKey{req.DAG, req.RunID}]
+	if r == nil {
+		if !e.exists(req.DAG, req.RunID) {
+			return fmt.Errorf("DAG %q has no run %q", req.DAG, req.RunID)
+		}
+		ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
+		rec, err := e.store.RunRecord(ctx, req.DAG, req.RunID)
+		cancel()
+		if err != nil {
+			return err
+		}
+		def, err := e.version(rec.Run.DAG, rec.Run.Version)
+		if err != nil {
+			return err
+		}
+		r = newRun(rec.Run, def, rec.Tasks)
+	}
+	if r.tasks[req.Task] == nil {
+		names := make([]string, 0, len(r.tasks))
+		for n := range r.tasks {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return fmt.Errorf("run %q of DAG %q has no task %q; it has %s", req.RunID, req.DAG, req.Task, quoteList(names))
+	}
+	targets := []string{req.Task}
+	if req.Downstream {
+		seen := map[string]bool{req.Task: true}
+		for i := 0; i < len(targets); i++ {
+			for _, d := range r.down[targets[i]] {
+				if !seen[d] {
+					seen[d] = true
+					targets = append(targets, d)
+				}
+			}
+		}
+	}
+	for _, name := range targets {
+		t := r.tasks[name]
+		if cur := t.ti.Current(); cur != nil && e.jobs[cur.JobID] != nil {
+			e.stop(r, t, "cleared")
+			continue
+		}
+		t.ti.State, t.ti.RetryAt = scheduler.None, time.Time{}
+		e.markTask(r, t)
+	}
+	if r.rec.State.Finished() {
+		r.rec.State, r.rec.EndedAt = state.RunRunning, time.Time{}
+		e.markRun(r)
+		e.runs[runKey{r.rec.DAG, r.rec.ID}] = r
+		list := e.done[r.rec.DAG]
+		e.done[r.rec.DAG] = slices.DeleteFunc(list, func(d doneRun) bool { return d.id == r.rec.ID })
+	}
+	return nil
+}
+
+// version returns DAG version v of dag, reading it from Consul when the engine has not yet.
+func (e *engine) version(dag, v string) (*spec.DAG, error) {
+	if d := e.versions[versionKey(dag, v)]; d != nil {
+		return d, nil
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
+	defer cancel()
+	dv, err := e.store.DAGVersion(ctx, dag, v)
+	if err != nil {
+		return nil, err
+	}
+	e.versions[versionKey(dag, v)] = dv.DAG
+	return dv.DAG, nil
+}
+
+// startWatches follows the catalog, runtime pauses and requests with blocking queries.
+func (e *engine) startWatches() {
+	e.spawn(func() {
+		index := e.catalog.Index
+		known := maps.Clone(e.versions)
+		for e.ctx.Err() == nil {
+			c, next, err := e.store.WatchCatalog(e.ctx, index)
+			if err == nil && next != index {
+				var defs map[string]*spec.DAG
+				var queues map[string]*spec.Queue
+				defs, queues, err = e.loadCatalog(e.ctx, c, known)
+				if err == nil {
+					maps.Copy(known, defs)
+					e.report(func() error { e.setCatalog(c, defs, queues); return nil })
+				}
+			}
+			index = e.advance(index, next, err, "catalog")
+		}
+	})
+	e.spawn(func() {
+		var index uint64
+		for e.ctx.Err() == nil {
+			p, next, err := e.store.Paused(e.ctx, index)
+			if err == nil {
+				e.report(func() error { e.paused = p; return nil })
+			}
+			index = e.advance(index, next, err, "paused DAGs")
+		}
+	})
+	e.spawn(func() {
+		var index uint64
+		for e.ctx.Err() == nil {
+			reqs, next, err := e.store.Requests(e.ctx, index)
+			if err == nil && len(reqs) > 0 {
+				e.report(func() error { return e.onRequests(reqs) })
+			}
+			index = e.advance(index, next, err, "requests")
+		}
+	})
+}
+
+// advance returns the index a blocking query loop goes on from, pausing after an error.
+func (e *engine) advance(index, next uint64, err error, what string) uint64 {
+	if err != nil {
+		if e.ctx.Err() == nil {
+			e.m.apiError("consul")
+			e.log.Warn("watch "+what+" failed, retrying", "error", err)
+			sleep(e.ctx, retryWait)
+		}
+		return index
+	}
+	if next < index {
+		return 0 // Consul's index went backwards (a restored snapshot): start over
+	}
+	return next
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func quoteList(names []string) string {
+	b, _ := json.Marshal(names)
+	return string(b)
+}

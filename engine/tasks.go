@@ -1,0 +1,407 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	nomadapi "github.com/hashicorp/nomad/api"
+
+	"github.com/dagflow/dagflow/hcl/spec"
+	"github.com/dagflow/dagflow/nomadexec"
+	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/state"
+)
+
+// evaluate applies the trigger rules, retry delays and timeouts of run r's tasks, upstream
+// first, and finishes the run when every task is finished.
+func (e *engine) evaluate(r *run) {
+	finished := 0
+	for _, t := range r.order {
+		ti := r.tasks[t.Name]
+		switch ti.ti.State {
+		case scheduler.None:
+			up := make([]scheduler.State, 0, len(t.DependsOn))
+			for _, name := range t.DependsOn {
+				if u := r.tasks[name]; u != nil {
+					up = append(up, u.ti.State)
+				}
+			}
+			switch scheduler.Decide(t.TriggerRule, up) {
+			case scheduler.Run:
+				ti.ti.State, ti.readyAt = scheduler.Scheduled, e.now
+			case scheduler.Skip:
+				ti.ti.State = scheduler.Skipped
+				e.markTask(r, ti)
+			case scheduler.UpstreamFail:
+				ti.ti.State = scheduler.UpstreamFailed
+				e.markTask(r, ti)
+			}
+		case scheduler.UpForRetry:
+			if !e.now.Before(ti.ti.RetryAt) {
+				ti.ti.State, ti.readyAt = scheduler.Scheduled, e.now
+			}
+		case scheduler.Running:
+			cur := ti.ti.Current()
+			if limit := time.Duration(t.Timeout); limit > 0 && ti.stopping == "" && !cur.StartedAt.IsZero() && e.now.Sub(cur.StartedAt) >= limit {
+				e.stop(r, ti, timeoutMessage(t))
+			}
+		}
+		if ti.ti.State.Finished() {
+			finished++
+		}
+	}
+	if finished == len(r.order) {
+		e.finishRun(r)
+	}
+}
+
+func timeoutMessage(t *spec.Task) string {
+	return fmt.Sprintf("timed out after %s", time.Duration(t.Timeout))
+}
+
+// candidate is a scheduled task instance waiting for a slot.
+type candidate struct {
+	run  *run
+	task *task
+}
+
+// dispatch starts a try of every scheduled task instance that has a slot: highest priority
+// first, then oldest run, then by name; within its queue's max_running and its DAG's
+// max_active_tasks, counted over every run.
+func (e *engine) dispatch() {
+	perQueue, perDAG := e.inFlight()
+	var cands []candidate
+	for _, r := range e.runs {
+		if r.rec.State != state.RunRunning {
+			continue
+		}
+		for _, t := range r.order {
+			if ti := r.tasks[t.Name]; ti.ti.State == scheduler.Scheduled {
+				cands = append(cands, candidate{r, ti})
+			}
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		a, b := cands[i], cands[j]
+		if a.task.spec.Priority != b.task.spec.Priority {
+			return a.task.spec.Priority > b.task.spec.Priority
+		}
+		if a.run != b.run {
+			return runBefore(a.run, b.run)
+		}
+		return a.task.spec.Name < b.task.spec.Name
+	})
+	pending := map[string]int{}
+	for _, c := range cands {
+		queue := c.task.spec.Queue
+		if q := e.queues[queue]; q != nil && q.MaxRunning > 0 && perQueue[queue] >= q.MaxRunning {
+			pending[queue]++
+			continue
+		}
+		if limit := c.run.def.MaxActiveTasks; limit > 0 && perDAG[c.run.rec.DAG] >= limit {
+			pending[queue]++
+			continue
+		}
+		e.startTry(c.run, c.task)
+		perQueue[queue]++
+		perDAG[c.run.rec.DAG]++
+	}
+	e.m.setQueues(pending, perQueue)
+}
+
+// inFlight counts the tries queued or running, per queue and per DAG.
+func (e *engine) inFlight() (perQueue, perDAG map[string]int) {
+	perQueue, perDAG = map[string]int{}, map[string]int{}
+	for _, ref := range e.jobs {
+		perQueue[ref.task.spec.Queue]++
+		perDAG[ref.run.rec.DAG]++
+	}
+	return perQueue, perDAG
+}
+
+// startTry records a new try of task t of run r as queued, and submits its job once that is
+// written.
+func (e *engine) startTry(r *run, t *task) {
+	n := len(t.ti.Tries) + 1
+	jobID := e.exec.JobID(nomadexec.Attempt{DAG: r.rec.DAG, RunID: r.rec.ID, Task: t.spec.Name, Try: n})
+	t.ti.Tries = append(t.ti.Tries, state.Try{Try: n, JobID: jobID, State: scheduler.Queued, ScheduledAt: t.readyAt, QueuedAt: e.now})
+	t.ti.State, t.ti.RetryAt = scheduler.Queued, time.Time{}
+	e.markTask(r, t)
+	ref := &jobRef{run: r, task: t, try: n}
+	e.jobs[jobID] = ref
+	e.after = append(e.after, func() { e.submit(ref) })
+}
+
+// attempt builds what the job of ref's try needs: the task rendered for it, its queue, and the
+// DAGFLOW_* environment.
+func (e *engine) attempt(ref *jobRef) (nomadexec.Attempt, error) {
+	r, t := ref.run, ref.task
+	rendered, err := r.def.Render(t.spec, spec.Runtime{
+		RunID: r.rec.ID, RunType: string(r.rec.Type), LogicalDate: r.rec.LogicalDate,
+		DataIntervalStart: r.rec.DataIntervalStart, DataIntervalEnd: r.rec.DataIntervalEnd,
+		Params: r.rec.Params, Try: ref.try,
+	})
+	if err != nil {
+		return nomadexec.Attempt{}, err
+	}
+	return nomadexec.Attempt{
+		DAG: r.rec.DAG, RunID: r.rec.ID, Task: t.spec.Name, Try: ref.try,
+		Spec: rendered, Queue: e.queues[t.spec.Queue],
+		Env: map[string]string{
+			"DAGFLOW_DAG":          r.rec.DAG,
+			"DAGFLOW_RUN_ID":       r.rec.ID,
+			"DAGFLOW_TASK":         t.spec.Name,
+			"DAGFLOW_TRY":          strconv.Itoa(ref.try),
+			"DAGFLOW_LOGICAL_DATE": r.rec.LogicalDate.UTC().Format(time.RFC3339),
+		},
+	}, nil
+}
+
+// submit registers the job of ref's try in a helper, and reports back: a try whose job cannot
+// be built fails; a Nomad error is retried after retryWait.
+func (e *engine) submit(ref *jobRef) {
+	a, err := e.attempt(ref)
+	if err != nil {
+		e.failTry(ref, fmt.Sprintf("cannot build the job: %s", err))
+		return
+	}
+	jobID := e.exec.JobID(a)
+	e.spawn(func() {
+		select {
+		case e.sem <- struct{}{}:
+		case <-e.ctx.Done():
+			return
+		}
+		ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
+		registered, err := e.exec.Submit(ctx, a)
+		cancel()
+		<-e.sem
+		at := time.Now().UTC()
+		e.report(func() error {
+			if e.jobs[jobID] != ref {
+				return nil // finished, stopped or superseded meanwhile
+			}
+			switch {
+			case errors.Is(err, nomadexec.ErrInvalidAttempt):
+				e.failTry(ref, fmt.Sprintf("cannot build the job: %s", err))
+			case err != nil:
+				e.m.apiError("nomad")
+				e.log.Warn("submit job failed, retrying", "job_id", jobID, "error", err)
+				e.spawn(func() {
+					sleep(e.ctx, retryWait)
+					e.report(func() error {
+						if e.jobs[jobID] == ref && ref.task.stopping == "" {
+							e.submit(ref)
+						}
+						return nil
+					})
+				})
+			case registered:
+				e.m.registered(ref, at)
+				e.log.Debug("submitted", "job_id", jobID)
+			}
+			return nil
+		})
+	})
+}
+
+// failTry records that ref's try failed without a job outcome (its job could not be built, or
+// it vanished from Nomad).
+func (e *engine) failTry(ref *jobRef, msg string) {
+	e.finishTry(ref, nil, nil, msg)
+}
+
+// onAlloc follows an allocation of one of the tries in flight.
+func (e *engine) onAlloc(u nomadexec.AllocUpdate) {
+	ref := e.jobs[u.JobID]
+	if ref == nil || ref.task.finishing {
+		return
+	}
+	cur := ref.task.ti.Current()
+	if cur == nil || cur.Try != ref.try {
+		return
+	}
+	if u.Terminal() {
+		ref.task.finishing = true
+		st := u.AllocStatus
+		e.spawn(func() {
+			logs := e.fetchLogs(st.AllocID)
+			e.report(func() error { e.finishTry(ref, &st, logs, ""); return nil })
+		})
+		return
+	}
+	if u.ClientStatus == nomadapi.AllocClientStatusRunning && cur.State == scheduler.Queued {
+		cur.State, ref.task.ti.State = scheduler.Running, scheduler.Running
+		cur.StartedAt = u.StartedAt.UTC()
+		if cur.StartedAt.IsZero() {
+			cur.StartedAt = time.Now().UTC()
+		}
+		cur.AllocID, cur.Node = u.AllocID, u.NodeName
+		e.markTask(ref.run, ref.task)
+	}
+}
+
+// fetchLogs reads the tail of an allocation's output; nil when Nomad no longer has it.
+func (e *engine) fetchLogs(allocID string) *state.Logs {
+	ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
+	defer cancel()
+	// One byte more than kept tells whether the output was longer.
+	stdout, stderr, err := e.exec.Logs(ctx, allocID, e.cfg.LogTail+1)
+	if err != nil {
+		if !errors.Is(err, nomadexec.ErrNotFound) {
+			e.m.apiError("nomad")
+		}
+		e.log.Warn("read logs of finished try", "alloc_id", allocID, "error", err)
+		return nil
+	}
+	l := &state.Logs{Stdout: stdout, Stderr: stderr}
+	if len(l.Stdout) > e.cfg.LogTail {
+		l.Stdout, l.Truncated = l.Stdout[len(l.Stdout)-e.cfg.LogTail:], true
+	}
+	if len(l.Stderr) > e.cfg.LogTail {
+		l.Stderr, l.Truncated = l.Stderr[len(l.Stderr)-e.cfg.LogTail:], true
+	}
+	return l
+}
+
+// finishTry records the outcome of ref's try: from its allocation st, or failed with msg when
+// there is none. A failed try is retried after its delay while the task has retries left.
+func (e *engine) finishTry(ref *jobRef, st *nomadexec.AllocStatus, logs *state.Logs, msg string) {
+	r, t := ref.run, ref.task
+	cur := t.ti.Current()
+	if cur == nil || cur.Try != ref.try || cur.State.Finished() || e.jobs[cur.JobID] != ref {
+		return
+	}
+	now := time.Now().UTC()
+	success := false
+	if st != nil {
+		success = st.ClientStatus == nomadapi.AllocClientStatusComplete && !st.Failed &&
+			st.DesiredStatus == nomadapi.AllocDesiredStatusRun && (!st.Exited || st.ExitCode == 0) && t.stopping == ""
+		cur.AllocID, cur.Node = st.AllocID, st.NodeName
+		if cur.StartedAt.IsZero() && !st.StartedAt.IsZero() {
+			cur.StartedAt = st.StartedAt.UTC()
+		}
+		if !st.FinishedAt.IsZero() {
+			now = st.FinishedAt.UTC()
+		}
+		if st.Exited {
+			code := st.ExitCode
+			cur.ExitCode = &code
+		}
+		msg = outcomeMessage(t, cur, st)
+	}
+	cur.EndedAt, cur.Message = now, msg
+	cleared := t.stopping == "cleared"
+	t.stopping, t.finishing = "", false
+	delete(e.jobs, cur.JobID)
+	e.purges = append(e.purges, purge{jobID: cur.JobID, at: time.Now().Add(e.cfg.PurgeAfter)})
+	if logs != nil {
+		op, err := e.store.PutLogsOp(r.rec.DAG, r.rec.ID, t.spec.Name, cur.Try, logs)
+		if err == nil {
+			e.extra = append(e.extra, op)
+			cur.Logs = true
+		} else {
+			e.log.Warn("logs not kept", "job_id", cur.JobID, "error", err)
+		}
+	}
+	switch {
+	case success:
+		cur.State, t.ti.State = scheduler.Success, scheduler.Success
+	case cleared:
+		cur.State, t.ti.State = scheduler.Failed, scheduler.None
+	case scheduler.CanRetry(t.spec, cur.Try):
+		cur.State, t.ti.State = scheduler.Failed, scheduler.UpForRetry
+		t.ti.RetryAt = now.Add(scheduler.RetryDelay(t.spec, cur.Try+1))
+	default:
+		cur.State, t.ti.State = scheduler.Failed, scheduler.Failed
+	}
+	e.markTask(r, t)
+	e.m.tryFinished(cur.State)
+	e.log.Info("try finished", "dag", r.rec.DAG, "run_id", r.rec.ID, "task", t.spec.Name, "try", cur.Try, "state", cur.State, "message", cur.Message)
+}
+
+// outcomeMessage says, for people, how a try with allocation st ended.
+func outcomeMessage(t *task, cur *state.Try, st *nomadexec.AllocStatus) string {
+	switch {
+	case t.stopping != "":
+		return t.stopping
+	case st.DesiredStatus != nomadapi.AllocDesiredStatusRun:
+		// Stopped by a leader before this one: for a timeout when the timeout has passed.
+		if limit := time.Duration(t.spec.Timeout); limit > 0 && !cur.StartedAt.IsZero() && st.FinishedAt.Sub(cur.StartedAt) >= limit {
+			return timeoutMessage(t.spec)
+		}
+		return "stopped outside dagflow (" + st.DesiredStatus + ")"
+	case st.ClientStatus == nomadapi.AllocClientStatusLost:
+		return "allocation lost: its Nomad node went away"
+	case st.Exited:
+		return fmt.Sprintf("exit code %d", st.ExitCode)
+	}
+	return st.Message
+}
+
+// stop stops the job of task t's try in flight, for reason; the outcome follows from the
+// allocation's end, or, for a job stopped before it had an allocation, from the stop itself.
+func (e *engine) stop(r *run, t *task, reason string) {
+	cur := t.ti.Current()
+	ref := e.jobs[cur.JobID]
+	if ref == nil {
+		return
+	}
+	t.stopping = reason
+	jobID := cur.JobID
+	e.log.Info("stopping try", "dag", r.rec.DAG, "run_id", r.rec.ID, "task", t.spec.Name, "try", cur.Try, "reason", reason)
+	e.after = append(e.after, func() {
+		e.spawn(func() {
+			ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
+			defer cancel()
+			err := e.exec.Stop(ctx, jobID)
+			var st *nomadexec.JobStatus
+			if err == nil {
+				st, err = e.exec.Status(ctx, jobID)
+			}
+			e.report(func() error {
+				if e.jobs[jobID] != ref {
+					return nil
+				}
+				if err != nil {
+					e.m.apiError("nomad")
+					e.log.Warn("stop job failed; trying again", "job_id", jobID, "error", err)
+					t.stopping = "" // evaluate, or the next clear, stops it again
+					return nil
+				}
+				if len(st.Allocs) == 0 {
+					e.finishTry(ref, nil, nil, reason)
+				}
+				return nil
+			})
+		})
+	})
+}
+
+// purgeDue purges the jobs of tries that ended more than PurgeAfter ago.
+func (e *engine) purgeDue() {
+	n := 0
+	for n < len(e.purges) && !e.now.Before(e.purges[n].at) {
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	due := append([]purge(nil), e.purges[:n]...)
+	e.purges = e.purges[n:]
+	e.spawn(func() {
+		for _, p := range due {
+			ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
+			err := e.exec.Purge(ctx, p.jobID)
+			cancel()
+			if err != nil && e.ctx.Err() == nil {
+				e.m.apiError("nomad")
+				e.log.Warn("purge job failed; the next leader's reconciliation tries again", "job_id", p.jobID, "error", err)
+			}
+		}
+	})
+}

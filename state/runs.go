@@ -1,0 +1,268 @@
+package state
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	consulapi "github.com/hashicorp/consul/api"
+
+	"github.com/dagflow/dagflow/scheduler"
+)
+
+// Runs, task instances and logs live beside the catalog:
+//
+//	P + "runs/<dag>/<run>/run"            JSON Run
+//	P + "runs/<dag>/<run>/tasks/<task>"   JSON TaskInstance, with every try
+//	P + "logs/<dag>/<run>/<task>/<try>"   JSON Logs: the tail of a finished try's output
+//	P + "paused/<dag>"                    "true" or "false": pause set at runtime
+//	P + "requests/<id>"                   JSON Request: an action for the leader to carry out
+//
+// Run and task instance records are written only by the leader, each write one fenced
+// transaction (consullock.Leadership.Txn), built from the *Op methods below. Users act through
+// requests, which the leader carries out with a fenced write of its own, so the leader's view
+// of a run is never changed behind its back. Task and run names are escaped with
+// url.PathEscape in keys.
+
+// RunState is the state of a DAG run.
+type RunState string
+
+// Run states, with Airflow's names.
+const (
+	RunQueued  RunState = "queued"  // created; waits for a slot under max_active_runs
+	RunRunning RunState = "running" // its tasks are being scheduled
+	RunSuccess RunState = "success" // every leaf task succeeded or was skipped
+	RunFailed  RunState = "failed"  // a leaf task failed or could not run because of a failure
+)
+
+// Finished reports whether the run is over: RunSuccess or RunFailed.
+func (s RunState) Finished() bool { return s == RunSuccess || s == RunFailed }
+
+// Run is one run of a DAG, pinned to the DAG version it was created with.
+type Run struct {
+	DAG               string                     `json:"dag"`
+	ID                string                     `json:"id"`
+	Type              scheduler.RunType          `json:"type"`
+	Version           string                     `json:"version"` // the DAG version (spec.Hash) it runs
+	LogicalDate       time.Time                  `json:"logical_date"`
+	DataIntervalStart time.Time                  `json:"data_interval_start"`
+	DataIntervalEnd   time.Time                  `json:"data_interval_end"`
+	Params            map[string]json.RawMessage `json:"params,omitempty"`
+	State             RunState                   `json:"state"`
+	CreatedAt         time.Time                  `json:"created_at"`
+	StartedAt         time.Time                  `json:"started_at,omitzero"`
+	EndedAt           time.Time                  `json:"ended_at,omitzero"`
+}
+
+// TaskInstance is one task of one run, with every try it has had.
+type TaskInstance struct {
+	DAG     string          `json:"dag"`
+	RunID   string          `json:"run_id"`
+	Task    string          `json:"task"`
+	State   scheduler.State `json:"state"`
+	RetryAt time.Time       `json:"retry_at,omitzero"` // when UpForRetry: when the next try may start
+	Tries   []Try           `json:"tries,omitempty"`   // oldest first; Tries[i].Try == i+1
+}
+
+// Try is one attempt of a task instance: one Nomad job.
+type Try struct {
+	Try         int             `json:"try"`
+	JobID       string          `json:"job_id"`
+	State       scheduler.State `json:"state"`        // Queued, Running, Success or Failed
+	ScheduledAt time.Time       `json:"scheduled_at"` // when the task became ready to run
+	QueuedAt    time.Time       `json:"queued_at"`    // when it was recorded for submission
+	StartedAt   time.Time       `json:"started_at,omitzero"`
+	EndedAt     time.Time       `json:"ended_at,omitzero"`
+	AllocID     string          `json:"alloc_id,omitempty"`
+	Node        string          `json:"node,omitempty"`
+	ExitCode    *int            `json:"exit_code,omitempty"`
+	Message     string          `json:"message,omitempty"` // why it ended as it did, for people
+	Logs        bool            `json:"logs,omitempty"`    // its output tail is stored
+}
+
+// Current returns the latest try, or nil before the first.
+func (ti *TaskInstance) Current() *Try {
+	if len(ti.Tries) == 0 {
+		return nil
+	}
+	return &ti.Tries[len(ti.Tries)-1]
+}
+
+// Logs is the stored tail of a finished try's stdout and stderr.
+type Logs struct {
+	Stdout    []byte `json:"stdout"`
+	Stderr    []byte `json:"stderr"`
+	Truncated bool   `json:"truncated,omitempty"` // the output was longer than what is kept
+}
+
+// RunRecord is a run as stored, with its task instances keyed by task name.
+type RunRecord struct {
+	Run   Run
+	Tasks map[string]*TaskInstance
+}
+
+func esc(name string) string { return url.PathEscape(name) }
+
+func (s *Store) runsPrefix() string { return s.prefix + "runs/" }
+
+func (s *Store) runPrefix(dag, run string) string {
+	return s.runsPrefix() + esc(dag) + "/" + esc(run) + "/"
+}
+
+func (s *Store) logsPrefix(dag, run string) string {
+	return s.prefix + "logs/" + esc(dag) + "/" + esc(run) + "/"
+}
+
+func (s *Store) logKey(dag, run, task string, try int) string {
+	return fmt.Sprintf("%s%s/%d", s.logsPrefix(dag, run), esc(task), try)
+}
+
+// CreateRunOp returns the transaction operation that creates run r with the given task
+// instances' records; it fails (and with it the transaction) when the run exists, so the same
+// run can never be created twice.
+func (s *Store) CreateRunOp(r *Run) (*consulapi.TxnOp, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode run %s/%s: %w", r.DAG, r.ID, err)
+	}
+	return &consulapi.TxnOp{KV: &consulapi.KVTxnOp{Verb: consulapi.KVCAS, Key: s.runPrefix(r.DAG, r.ID) + "run", Value: b, Index: 0}}, nil
+}
+
+// PutRunOp returns the transaction operation that writes run r.
+func (s *Store) PutRunOp(r *Run) (*consulapi.TxnOp, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode run %s/%s: %w", r.DAG, r.ID, err)
+	}
+	return &consulapi.TxnOp{KV: &consulapi.KVTxnOp{Verb: consulapi.KVSet, Key: s.runPrefix(r.DAG, r.ID) + "run", Value: b}}, nil
+}
+
+// PutTaskOp returns the transaction operation that writes task instance ti.
+func (s *Store) PutTaskOp(ti *TaskInstance) (*consulapi.TxnOp, error) {
+	b, err := json.Marshal(ti)
+	if err != nil {
+		return nil, fmt.Errorf("encode task %s/%s/%s: %w", ti.DAG, ti.RunID, ti.Task, err)
+	}
+	return &consulapi.TxnOp{KV: &consulapi.KVTxnOp{Verb: consulapi.KVSet, Key: s.runPrefix(ti.DAG, ti.RunID) + "tasks/" + esc(ti.Task), Value: b}}, nil
+}
+
+// PutLogsOp returns the transaction operation that stores the logs of one try.
+func (s *Store) PutLogsOp(dag, run, task string, try int, l *Logs) (*consulapi.TxnOp, error) {
+	b, err := json.Marshal(l)
+	if err != nil {
+		return nil, fmt.Errorf("encode logs: %w", err)
+	}
+	if len(b) > maxValueSize {
+		return nil, fmt.Errorf("logs of %s/%s/%s try %d: %w", dag, run, task, try, ErrTooLarge)
+	}
+	return &consulapi.TxnOp{KV: &consulapi.KVTxnOp{Verb: consulapi.KVSet, Key: s.logKey(dag, run, task, try), Value: b}}, nil
+}
+
+// DeleteRunOps returns the transaction operations that delete a run, its task instances and
+// their logs.
+func (s *Store) DeleteRunOps(dag, run string) consulapi.TxnOps {
+	return consulapi.TxnOps{
+		{KV: &consulapi.KVTxnOp{Verb: consulapi.KVDeleteTree, Key: s.runPrefix(dag, run)}},
+		{KV: &consulapi.KVTxnOp{Verb: consulapi.KVDeleteTree, Key: s.logsPrefix(dag, run)}},
+	}
+}
+
+// AllRuns reads every stored run of every DAG, with its task instances, in one consistent
+// read. It is what a new leader starts from.
+func (s *Store) AllRuns(ctx context.Context) ([]*RunRecord, error) {
+	return s.readRuns(ctx, s.runsPrefix())
+}
+
+// Runs reads the stored runs of DAG dag, oldest logical date first.
+func (s *Store) Runs(ctx context.Context, dag string) ([]*RunRecord, error) {
+	return s.readRuns(ctx, s.runsPrefix()+esc(dag)+"/")
+}
+
+// RunRecord reads one run with its task instances; ErrNotFound (wrapped) when it is not stored.
+func (s *Store) RunRecord(ctx context.Context, dag, run string) (*RunRecord, error) {
+	recs, err := s.readRuns(ctx, s.runPrefix(dag, run))
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("run %s of DAG %s: %w", run, dag, ErrNotFound)
+	}
+	return recs[0], nil
+}
+
+func (s *Store) readRuns(ctx context.Context, prefix string) ([]*RunRecord, error) {
+	pairs, _, err := s.kv.List(prefix, s.readOpts(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read runs under %s: %w", prefix, err)
+	}
+	byRun := map[string]*RunRecord{}
+	var order []*RunRecord
+	get := func(key string) *RunRecord {
+		if r, ok := byRun[key]; ok {
+			return r
+		}
+		r := &RunRecord{Tasks: map[string]*TaskInstance{}}
+		byRun[key] = r
+		order = append(order, r)
+		return r
+	}
+	for _, p := range pairs {
+		rest := strings.TrimPrefix(p.Key, s.runsPrefix())
+		parts := strings.SplitN(rest, "/", 4)
+		if len(parts) < 3 {
+			continue
+		}
+		rec := get(parts[0] + "/" + parts[1])
+		switch {
+		case len(parts) == 3 && parts[2] == "run":
+			if err := json.Unmarshal(p.Value, &rec.Run); err != nil {
+				return nil, fmt.Errorf("decode run %s: %w", p.Key, err)
+			}
+		case len(parts) == 4 && parts[2] == "tasks":
+			ti := &TaskInstance{}
+			if err := json.Unmarshal(p.Value, ti); err != nil {
+				return nil, fmt.Errorf("decode task instance %s: %w", p.Key, err)
+			}
+			rec.Tasks[ti.Task] = ti
+		}
+	}
+	out := order[:0]
+	for _, r := range order {
+		// Task keys without a run key are the remains of a half-deleted run; skip them.
+		if r.Run.ID != "" {
+			out = append(out, r)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].Run, out[j].Run
+		if a.DAG != b.DAG {
+			return a.DAG < b.DAG
+		}
+		if !a.LogicalDate.Equal(b.LogicalDate) {
+			return a.LogicalDate.Before(b.LogicalDate)
+		}
+		return a.ID < b.ID
+	})
+	return out, nil
+}
+
+// Logs reads the stored logs of one try; ErrNotFound (wrapped) when none are stored.
+func (s *Store) Logs(ctx context.Context, dag, run, task string, try int) (*Logs, error) {
+	key := s.logKey(dag, run, task, try)
+	pair, _, err := s.kv.Get(key, s.readOpts(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read logs %s: %w", key, err)
+	}
+	if pair == nil {
+		return nil, fmt.Errorf("logs of %s/%s/%s try %d: %w", dag, run, task, try, ErrNotFound)
+	}
+	l := &Logs{}
+	if err := json.Unmarshal(pair.Value, l); err != nil {
+		return nil, fmt.Errorf("decode logs %s: %w", key, err)
+	}
+	return l, nil
+}
