@@ -251,8 +251,19 @@ func versionKey(dag, version string) string { return dag + "@" + version }
 
 // run reconciles, then loops until ctx ends, the leadership is lost or a write fails.
 func (e *engine) run() error {
-	if err := e.reconcile(); err != nil {
-		return err
+	// A Consul or Nomad that does not answer now is waited for, with the lock held: giving it
+	// up would only hand the same wait to a standby.
+	for {
+		err := e.reconcile()
+		if err == nil {
+			break
+		}
+		if e.ctx.Err() != nil || e.fence.Err() != nil {
+			return err
+		}
+		e.m.apiError(apiOf(err))
+		e.log.Warn("reconcile failed, retrying", "error", err)
+		sleep(e.ctx, retryWait)
 	}
 	allocs := e.exec.Watch(e.ctx, 0)
 	e.startWatches()
@@ -296,6 +307,14 @@ func (e *engine) run() error {
 			}
 		}
 	}
+}
+
+// apiOf says which API an error of reconcile came from, for the error metric.
+func apiOf(err error) string {
+	if errors.Is(err, nomadexec.ErrNomad) {
+		return "nomad"
+	}
+	return "consul"
 }
 
 // report hands f to the loop, unless the engine is stopping.

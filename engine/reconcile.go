@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/dagflow/dagflow/hcl/spec"
 	"github.com/dagflow/dagflow/scheduler"
 	"github.com/dagflow/dagflow/state"
 )
@@ -15,6 +16,10 @@ import (
 // before wrote the record and stopped before, or while, registering), and a try recorded as
 // running whose job is gone failed. Dead jobs of finished tries are purged after PurgeAfter.
 func (e *engine) reconcile() error {
+	// Start from nothing, so a retry after a failure does not see a half-loaded state.
+	e.catalog, e.dags, e.queues = nil, map[string]*dagInfo{}, map[string]*spec.Queue{}
+	e.runs, e.cursor, e.done = map[runKey]*run{}, map[string]time.Time{}, map[string][]doneRun{}
+	e.jobs, e.purges, e.dirty, e.extra, e.after = map[string]*jobRef{}, nil, nil, nil, nil
 	ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
 	defer cancel()
 	c, err := e.store.Catalog(ctx)

@@ -69,6 +69,22 @@ func (m *Meta) parseFlags(fs *flag.FlagSet, args []string) bool {
 	return true
 }
 
+// parseArgs parses args with options allowed before, between and after the positional
+// arguments (`dagflow backfill etl -from 2026-01-01`), and returns the positional ones.
+func (m *Meta) parseArgs(fs *flag.FlagSet, args []string) ([]string, bool) {
+	var pos []string
+	for {
+		if !m.parseFlags(fs, args) {
+			return nil, false
+		}
+		if fs.NArg() == 0 {
+			return pos, true
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
 // parse parses args and returns the one optional path argument, "." by default.
 func (m *Meta) parse(fs *flag.FlagSet, args []string) (string, bool) {
 	if !m.parseFlags(fs, args) {
