@@ -25,6 +25,7 @@ func run(args []string) int {
 			"plan":     func() (cli.Command, error) { return &PlanCommand{Meta: meta}, nil },
 			"apply":    func() (cli.Command, error) { return &ApplyCommand{Meta: meta}, nil },
 			"backfill": func() (cli.Command, error) { return &BackfillCommand{Meta: meta}, nil },
+			"trigger":  func() (cli.Command, error) { return &TriggerCommand{Meta: meta}, nil },
 			"server":   func() (cli.Command, error) { return &ServerCommand{Meta: meta}, nil },
 			"version":  func() (cli.Command, error) { return &VersionCommand{Meta: meta}, nil },
 		},

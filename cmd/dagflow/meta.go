@@ -170,7 +170,7 @@ func (v *varList) String() string { return strings.Join(*v, ",") }
 
 func (v *varList) Set(s string) error {
 	if name, _, ok := strings.Cut(s, "="); !ok || name == "" {
-		return fmt.Errorf("-var takes NAME=VALUE, got %q", s)
+		return fmt.Errorf("want NAME=VALUE, got %q", s)
 	}
 	*v = append(*v, s)
 	return nil

@@ -105,7 +105,7 @@ func ParseParam(p *Param, text string) (json.RawMessage, error) {
 	}
 	v, diags := expr.Value(nil)
 	if diags.HasErrors() {
-		return nil, fmt.Errorf("%q is not a valid %s: %s", text, p.Type, diags[0].Summary)
+		return nil, fmt.Errorf("%q is not a valid %s; write it in HCL syntax, with strings in quotes", text, p.Type)
 	}
 	v, err = convert.Convert(v, ty)
 	if err != nil {
