@@ -26,6 +26,8 @@ func run(args []string) int {
 			"apply":    func() (cli.Command, error) { return &ApplyCommand{Meta: meta}, nil },
 			"backfill": func() (cli.Command, error) { return &BackfillCommand{Meta: meta}, nil },
 			"trigger":  func() (cli.Command, error) { return &TriggerCommand{Meta: meta}, nil },
+			"pause":    func() (cli.Command, error) { return &PauseCommand{Meta: meta, pause: true}, nil },
+			"unpause":  func() (cli.Command, error) { return &PauseCommand{Meta: meta}, nil },
 			"server":   func() (cli.Command, error) { return &ServerCommand{Meta: meta}, nil },
 			"version":  func() (cli.Command, error) { return &VersionCommand{Meta: meta}, nil },
 		},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -8,10 +9,12 @@ import (
 	"strconv"
 	"testing"
 
+	consulapi "github.com/hashicorp/consul/api"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/dagflow/dagflow/internal/devstack"
 	"github.com/dagflow/dagflow/internal/golden"
+	"github.com/dagflow/dagflow/state"
 )
 
 func TestMain(m *testing.M) {
@@ -37,6 +40,7 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exitcode": exitcode,
+			"runs":     runs,
 		},
 	})
 }
@@ -61,5 +65,28 @@ func exitcode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
+	}
+}
+
+// runs checks how many runs of a DAG are stored under the script's KV prefix:
+//
+//	runs etl 0     exactly 0
+//	! runs etl 0   any other number
+func runs(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: runs DAG COUNT")
+	}
+	want, err := strconv.Atoi(args[1])
+	if err != nil {
+		ts.Fatalf("runs: %q is not a number", args[1])
+	}
+	client, err := consulapi.NewClient(&consulapi.Config{Address: ts.Getenv("CONSUL_HTTP_ADDR")})
+	ts.Check(err)
+	store, err := state.New(client, ts.Getenv("DAGFLOW_KV_PREFIX"))
+	ts.Check(err)
+	recs, err := store.Runs(context.Background(), args[0])
+	ts.Check(err)
+	if got := len(recs); (got == want) == neg {
+		ts.Fatalf("DAG %s has %d runs; want %s%d", args[0], got, map[bool]string{true: "not ", false: ""}[neg], want)
 	}
 }
