@@ -45,15 +45,20 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func start(t *testing.T, bin, consul string) *instance {
+// start starts a `dagflow server` process talking to the Consul agent at consul, on the KV
+// prefix "failover/" unless env says otherwise. env holds extra NAME=value settings, which win
+// over the test's own environment: NOMAD_ADDR, DAGFLOW_KV_PREFIX, DAGFLOW_JOB_PREFIX, ...
+func start(t *testing.T, bin, consul string, env ...string) *instance {
 	t.Helper()
 	in := &instance{addr: freeAddr(t), log: filepath.Join(t.TempDir(), "server.log")}
 	logf, err := os.Create(in.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	in.cmd = exec.Command(bin, "server", "-listen", in.addr, "-kv-prefix", "failover/", "-log-level", "debug")
-	in.cmd.Env = append(os.Environ(), "CONSUL_HTTP_ADDR="+consul)
+	in.cmd = exec.Command(bin, "server", "-listen", in.addr, "-log-level", "debug")
+	// Of duplicate variables the last counts, so env wins over the defaults before it.
+	in.cmd.Env = append(os.Environ(), "CONSUL_HTTP_ADDR="+consul, "DAGFLOW_KV_PREFIX=failover/")
+	in.cmd.Env = append(in.cmd.Env, env...)
 	in.cmd.Stdout, in.cmd.Stderr = logf, logf
 	if err := in.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -67,6 +72,16 @@ func start(t *testing.T, bin, consul string) *instance {
 		}
 	})
 	return in
+}
+
+// logText returns what the instance has logged so far.
+func (in *instance) logText(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(in.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // role asks the instance's health endpoint; "" when it does not answer.
@@ -88,10 +103,17 @@ func (in *instance) role() string {
 // took. Timings are logged for the notes, never asserted tightly: machines are shared.
 func waitFor(t *testing.T, what string, cond func() bool) time.Duration {
 	t.Helper()
+	return waitWithin(t, 30*time.Second, what, cond)
+}
+
+// waitWithin is waitFor with a deadline of its own, for what takes longer than a failover,
+// such as a whole run.
+func waitWithin(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
 	start := time.Now()
 	for !cond() {
-		if time.Since(start) > 30*time.Second {
-			t.Fatalf("timed out waiting for %s", what)
+		if time.Since(start) > timeout {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
