@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -89,30 +87,9 @@ func (c *BackfillCommand) Run(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := store.Submit(ctx, req); err != nil {
-		c.UI.Error(fmt.Sprintf("Error: %v", err))
-		return exitError
-	}
-	wctx, cancel := context.WithTimeout(ctx, *wait)
-	defer cancel()
-	res, err := store.Wait(wctx, req.ID)
-	if errors.Is(err, state.ErrRequestTimeout) {
-		c.UI.Error(fmt.Sprintf("Error: no active dagflow server carried the backfill out within %s. It stays queued (request %s) and runs when a server leads; check `dagflow server` is running against this Consul and KV prefix.", *wait, req.ID))
-		return exitError
-	}
-	if err != nil {
-		c.UI.Error(fmt.Sprintf("Error: %v", err))
-		return exitError
-	}
-	if *asJSON {
-		b, _ := json.MarshalIndent(res, "", "  ")
-		c.UI.Output(string(b))
-	}
-	if res.Error != "" {
-		if !*asJSON {
-			c.UI.Error("Error: " + res.Error)
-		}
-		return exitError
+	res, code := c.request(ctx, store, req, *wait, *asJSON)
+	if res == nil {
+		return code
 	}
 	if !*asJSON {
 		c.UI.Output(fmt.Sprintf("Backfill of DAG %s: %d runs created.", req.DAG, len(res.RunIDs)))

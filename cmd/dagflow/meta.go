@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/cli"
 	consulapi "github.com/hashicorp/consul/api"
@@ -190,4 +194,36 @@ func envOr(name, fallback string) string {
 		return v
 	}
 	return fallback
+}
+
+// request queues req for the active server, waits up to wait for its result, and prints
+// errors, or the result as JSON with asJSON. It returns the result when the request
+// succeeded, else nil and the exit code.
+func (m *Meta) request(ctx context.Context, store *state.Store, req *state.Request, wait time.Duration, asJSON bool) (*state.Result, int) {
+	if err := store.Submit(ctx, req); err != nil {
+		m.UI.Error(fmt.Sprintf("Error: %v", err))
+		return nil, exitError
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	res, err := store.Wait(wctx, req.ID)
+	if errors.Is(err, state.ErrRequestTimeout) {
+		m.UI.Error(fmt.Sprintf("Error: no active dagflow server carried the %s out within %s. It stays queued (request %s) and runs when a server leads; check `dagflow server` is running against this Consul and KV prefix.", req.Kind, wait, req.ID))
+		return nil, exitError
+	}
+	if err != nil {
+		m.UI.Error(fmt.Sprintf("Error: %v", err))
+		return nil, exitError
+	}
+	if asJSON {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		m.UI.Output(string(b))
+	}
+	if res.Error != "" {
+		if !asJSON {
+			m.UI.Error("Error: " + res.Error)
+		}
+		return nil, exitError
+	}
+	return res, exitOK
 }

@@ -86,34 +86,11 @@ func (c *TriggerCommand) Run(args []string) int {
 		return exitError
 	}
 	req := &state.Request{Kind: state.RequestTrigger, DAG: dag.Name, RunID: scheduler.RunID(scheduler.RunManual, time.Now()), Params: given}
-	if err := store.Submit(ctx, req); err != nil {
-		c.UI.Error(fmt.Sprintf("Error: %v", err))
-		return exitError
-	}
-	wctx, cancel := context.WithTimeout(ctx, *wait)
-	defer cancel()
-	res, err := store.Wait(wctx, req.ID)
-	if errors.Is(err, state.ErrRequestTimeout) {
-		c.UI.Error(fmt.Sprintf("Error: no active dagflow server carried the trigger out within %s. It stays queued (request %s) and runs when a server leads; check `dagflow server` is running against this Consul and KV prefix.", *wait, req.ID))
-		return exitError
-	}
-	if err != nil {
-		c.UI.Error(fmt.Sprintf("Error: %v", err))
-		return exitError
-	}
-	if *asJSON {
-		b, _ := json.MarshalIndent(res, "", "  ")
-		c.UI.Output(string(b))
-	} else if res.Error == "" {
+	res, code := c.request(ctx, store, req, *wait, *asJSON)
+	if res != nil && !*asJSON {
 		c.UI.Output(fmt.Sprintf("Triggered DAG %s: run %s.", dag.Name, req.RunID))
 	}
-	if res.Error != "" {
-		if !*asJSON {
-			c.UI.Error("Error: " + res.Error)
-		}
-		return exitError
-	}
-	return exitOK
+	return code
 }
 
 // appliedDAG reads the applied version of DAG name.
