@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -58,12 +59,31 @@ func agents(t *testing.T) (*consulapi.Client, *nomadapi.Client) {
 		}
 		stopAgents = append(stopAgents, n.Stop)
 		consulC, _ = consulapi.NewClient(&consulapi.Config{Address: c.HTTPAddr})
-		nomadC, _ = nomadapi.NewClient(&nomadapi.Config{Address: "http://" + n.HTTPAddr})
+		nomadC, _ = nomadapi.NewClient(&nomadapi.Config{Address: "http://" + n.HTTPAddr, HttpClient: shortIdleClient()})
 	})
 	if agentsErr != nil {
 		t.Fatalf("start agents: %v", agentsErr)
 	}
 	return consulC, nomadC
+}
+
+// shortIdleClient returns an HTTP client for the shared Nomad agent whose idle connections
+// close after a second.
+//
+// Each log read of nomadexec.Executor.Logs goes through the Nomad API's AllocFS, which builds a
+// new http.Transport per call (GetNodeClientWithTimeout clones the client's transport); its
+// keep-alive connection then stays open, unused, for the transport's IdleConnTimeout (90 s by
+// default). Two reads per finished try soon pass the agent's limit of 100 connections per
+// client address (limits.http_max_conns_per_client), and every test sharing the agent then
+// gets 429s. The clones copy IdleConnTimeout, so a short one keeps the shared agent usable;
+// TestLogsOfManyTries shows the leak on an agent of its own with the default client, as the
+// server builds it.
+func shortIdleClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		MaxIdleConnsPerHost: 8,
+		IdleConnTimeout:     time.Second,
+	}}
 }
 
 // stack is one installation (KV and job prefix) with an engine leading it.
@@ -74,12 +94,21 @@ type stack struct {
 	nomad  *nomadapi.Client
 	cancel context.CancelFunc
 	done   chan error
+	ld     *consullock.Leadership
 }
 
 // newStack starts an engine on its own prefixes, with cfg's retention settings.
 func newStack(t *testing.T, cfg engine.Config) *stack {
 	t.Helper()
-	consul, nomad := agents(t)
+	_, nomad := agents(t)
+	return newStackOn(t, cfg, nomad)
+}
+
+// newStackOn starts an engine on its own prefixes that runs its tries with the Nomad client
+// nomad.
+func newStackOn(t *testing.T, cfg engine.Config, nomad *nomadapi.Client) *stack {
+	t.Helper()
+	consul, _ := agents(t)
 	n := testSeq.Add(1)
 	store, err := state.New(consul, fmt.Sprintf("enginetest/%d/", n))
 	if err != nil {
@@ -91,6 +120,7 @@ func newStack(t *testing.T, cfg engine.Config) *stack {
 	return s
 }
 
+// start starts an engine on the stack, once it holds the stack's leadership.
 func (s *stack) start(cfg engine.Config) {
 	t := s.t
 	consul, _ := agents(t)
@@ -107,7 +137,7 @@ func (s *stack) start(cfg engine.Config) {
 		cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: t.Name(), Level: hclog.Info, Output: testWriter{t}})
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel, s.done = cancel, make(chan error, 1)
+	s.cancel, s.done, s.ld = cancel, make(chan error, 1), ld
 	go func() { s.done <- engine.Run(ctx, cfg, ld) }()
 	t.Cleanup(func() {
 		s.stop()
@@ -115,7 +145,8 @@ func (s *stack) start(cfg engine.Config) {
 	})
 }
 
-// stop stops the engine and fails the test if it had stopped with an error.
+// stop stops the engine, fails the test if it had stopped with an error, and gives the
+// leadership up, so start can start another engine.
 func (s *stack) stop() {
 	if s.cancel == nil {
 		return
@@ -125,6 +156,9 @@ func (s *stack) stop() {
 		s.t.Errorf("engine stopped with: %v", err)
 	}
 	s.cancel = nil
+	if err := s.ld.Release(context.Background()); err != nil {
+		s.t.Errorf("release leadership: %v", err)
+	}
 }
 
 // testWriter sends the engine's logs to the test log.
@@ -233,4 +267,39 @@ func states(r *state.RunRecord) map[string]scheduler.State {
 		out[name] = ti.State
 	}
 	return out
+}
+
+// jobAllocs returns the number of allocations of every Nomad job of the stack (job IDs that
+// start with its executor's prefix), keyed by job ID.
+func (s *stack) jobAllocs() map[string]int {
+	s.t.Helper()
+	q := &nomadapi.QueryOptions{Namespace: "*", Prefix: s.exec.Prefix()}
+	stubs, _, err := s.nomad.Jobs().List(q)
+	if err != nil {
+		s.t.Fatalf("list jobs: %v", err)
+	}
+	out := map[string]int{}
+	for _, j := range stubs {
+		if _, dup := out[j.ID]; dup {
+			s.t.Errorf("job %s exists in more than one namespace", j.ID)
+		}
+		allocs, _, err := s.nomad.Jobs().Allocations(j.ID, true, &nomadapi.QueryOptions{Namespace: j.Namespace})
+		if err != nil {
+			s.t.Fatalf("allocations of job %s: %v", j.ID, err)
+		}
+		out[j.ID] += len(allocs)
+	}
+	return out
+}
+
+// eventually waits until ok holds, checking every 100 ms, and fails the test after timeout.
+func (s *stack) eventually(timeout time.Duration, what string, ok func() bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("not %s after %s", what, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

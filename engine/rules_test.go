@@ -8,11 +8,14 @@ import (
 
 	"github.com/dagflow/dagflow/engine"
 	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/state"
 )
 
 // TestTriggerRules runs one DAG per trigger rule. Each has five target tasks with that rule,
 // one per combination of upstream outcomes, and checks what became of each, as Airflow
-// decides it (docs "Trigger Rules", and TriggerRuleDep).
+// decides it (docs "Trigger Rules", and TriggerRuleDep). Each target has an all_success task
+// after it, which runs after a target that ran, and otherwise takes the target's state on; the
+// run fails when one of those leaves is upstream_failed.
 func TestTriggerRules(t *testing.T) {
 	t.Parallel()
 	const (
@@ -67,6 +70,7 @@ dag %q {
 `, rule)
 		for _, c := range combos {
 			fmt.Fprintf(&src, "  task %q {\n    depends_on   = %s\n    trigger_rule = %q\n  }\n", c.name, c.deps, rule)
+			fmt.Fprintf(&src, "  task %q { depends_on = [%q] }\n", c.name+"_after", c.name)
 		}
 		src.WriteString("}\n")
 	}
@@ -80,6 +84,7 @@ dag %q {
 		t.Run(rule, func(t *testing.T) {
 			rec := s.waitRun(rule, ids[rule], 2*time.Minute)
 			got := states(rec)
+			wantRun := state.RunSuccess
 			for name, w := range map[string]scheduler.State{"ok1": S, "bad1": scheduler.Failed, "skip1": K} {
 				if got[name] != w {
 					t.Errorf("upstream %s is %q, want %q", name, got[name], w)
@@ -93,6 +98,16 @@ dag %q {
 				if ran != (expect[i] == S) {
 					t.Errorf("%s with upstream %s: ran = %v, want %v", rule, c.deps, ran, expect[i] == S)
 				}
+				// all_success after the target: success, upstream_failed or skipped as it.
+				if after := got[c.name+"_after"]; after != expect[i] {
+					t.Errorf("all_success task after the %s task with upstream %s: %q, want %q", rule, c.deps, after, expect[i])
+				}
+				if expect[i] == U {
+					wantRun = state.RunFailed
+				}
+			}
+			if rec.Run.State != wantRun {
+				t.Errorf("run %s, want %s", rec.Run.State, wantRun)
 			}
 		})
 	}

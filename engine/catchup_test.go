@@ -1,0 +1,100 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dagflow/dagflow/engine"
+	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/state"
+)
+
+// catchupDAG is a DAG of one task that succeeds, with schedule, start date and catch-up
+// policy.
+func catchupDAG(name, schedule string, start time.Time, catchup string, maxActive int) string {
+	return fmt.Sprintf(`
+dag %q {
+  schedule        = %q
+  start_date      = %q
+  catchup         = %q
+  max_active_runs = %d
+  task "a" {
+    command = "/bin/true"
+  }
+}
+`, name, schedule, start.Format(time.RFC3339), catchup, maxActive)
+}
+
+// pause pauses dag for the rest of the test, so it creates no more scheduled runs.
+func (s *stack) pause(dag string) {
+	s.t.Helper()
+	if err := s.store.SetPaused(context.Background(), dag, true); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// runIDs returns the IDs of the stored runs of dag, oldest logical date first.
+func (s *stack) runIDs(dag string) []string {
+	s.t.Helper()
+	var ids []string
+	for _, r := range s.runs(dag) {
+		ids = append(ids, r.Run.ID)
+	}
+	return ids
+}
+
+// TestCatchupAll: a daily DAG whose start date is three days before today creates a run for
+// each of the three days that ended, oldest first, and none for today.
+func TestCatchupAll(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, engine.Config{})
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	start := today.AddDate(0, 0, -3)
+	s.apply(catchupDAG("all", "@daily", start, "all", 10))
+	defer s.pause("all")
+
+	var want []string
+	for i := range 3 {
+		d := start.AddDate(0, 0, i)
+		id := scheduler.RunID(scheduler.RunScheduled, d)
+		want = append(want, id)
+		rec := s.waitRun("all", id, 2*time.Minute)
+		if rec.Run.State != state.RunSuccess || rec.Run.Type != scheduler.RunScheduled ||
+			!rec.Run.LogicalDate.Equal(d) || !rec.Run.DataIntervalStart.Equal(d) || !rec.Run.DataIntervalEnd.Equal(d.AddDate(0, 0, 1)) {
+			t.Errorf("run for %s: %s", d.Format(time.DateOnly), describe(rec))
+		}
+	}
+	time.Sleep(2 * time.Second) // time for a run that should not exist to be created
+	if got := s.runIDs("all"); !slices.Equal(got, want) {
+		t.Errorf("runs %q, want %q", got, want)
+	}
+	runs := s.runs("all")
+	for i := 1; i < len(runs); i++ {
+		if runs[i].Run.CreatedAt.Before(runs[i-1].Run.CreatedAt) {
+			t.Errorf("run %s created at %s, before the older %s at %s", runs[i].Run.ID, runs[i].Run.CreatedAt, runs[i-1].Run.ID, runs[i-1].Run.CreatedAt)
+		}
+	}
+}
+
+// TestCatchupLatest: the same DAG with catch-up "latest" creates only the run for yesterday.
+func TestCatchupLatest(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, engine.Config{})
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	s.apply(catchupDAG("latest", "@daily", today.AddDate(0, 0, -3), "latest", 10))
+	defer s.pause("latest")
+
+	yesterday := today.AddDate(0, 0, -1)
+	id := scheduler.RunID(scheduler.RunScheduled, yesterday)
+	rec := s.waitRun("latest", id, 2*time.Minute)
+	if rec.Run.State != state.RunSuccess || !rec.Run.DataIntervalEnd.Equal(today) {
+		t.Errorf("latest run: %s", describe(rec))
+	}
+	time.Sleep(2 * time.Second)
+	if got := s.runIDs("latest"); !slices.Equal(got, []string{id}) {
+		t.Errorf("runs %q, want only %q", got, id)
+	}
+}
