@@ -35,6 +35,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/dagflow/dagflow/consullock"
 	"github.com/dagflow/dagflow/hcl/spec"
 	"github.com/dagflow/dagflow/nomadexec"
 	"github.com/dagflow/dagflow/schedule"
@@ -382,13 +383,6 @@ func (e *engine) queue(r *run) {
 	}
 }
 
-// Limits of one fenced transaction: Consul takes 64 operations (the fence is one) and, by
-// default, a 512 KB request, in which values travel base64-encoded.
-const (
-	txnOps    = 63
-	txnBudget = 340 << 10
-)
-
 // flush writes every queued record in as few fenced transactions as fit Consul's limits.
 func (e *engine) flush() error {
 	var ops consulapi.TxnOps
@@ -427,26 +421,17 @@ func (e *engine) flush() error {
 	return e.write(ops)
 }
 
-// write runs ops in fenced transactions of at most txnOps operations and about txnBudget bytes.
+// write runs ops in as few fenced transactions as fit Consul's limits (one operation of each
+// goes to the fence).
 func (e *engine) write(ops consulapi.TxnOps) error {
-	for len(ops) > 0 {
-		n, size := 0, 0
-		for n < len(ops) && n < txnOps {
-			sz := len(ops[n].KV.Key) + len(ops[n].KV.Value)*4/3 + 128
-			if n > 0 && size+sz > txnBudget {
-				break
-			}
-			size += sz
-			n++
-		}
+	for _, batch := range state.SplitTxn(ops, consullock.MaxTxnOps) {
 		ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
-		_, err := e.fence.Txn(ctx, ops[:n])
+		_, err := e.fence.Txn(ctx, batch)
 		cancel()
-		e.m.kvWrite(n, size, err)
+		e.m.kvWrite(batch, err)
 		if err != nil {
 			return fmt.Errorf("write state: %w", err)
 		}
-		ops = ops[n:]
 	}
 	return nil
 }

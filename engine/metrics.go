@@ -3,6 +3,7 @@ package engine
 import (
 	"time"
 
+	consulapi "github.com/hashicorp/consul/api"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/dagflow/dagflow/scheduler"
@@ -86,9 +87,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// APIError counts a failed call to api ("consul" or "nomad") made outside the engine.
-func (m *Metrics) APIError(api string) { m.apiError(api) }
-
 func (m *Metrics) apiError(api string) {
 	if m != nil {
 		m.apiErrors.WithLabelValues(api).Inc()
@@ -117,7 +115,7 @@ func (m *Metrics) resetGauges() {
 	}
 }
 
-func (m *Metrics) kvWrite(ops, bytes int, err error) {
+func (m *Metrics) kvWrite(ops consulapi.TxnOps, err error) {
 	if m == nil {
 		return
 	}
@@ -126,8 +124,12 @@ func (m *Metrics) kvWrite(ops, bytes int, err error) {
 		return
 	}
 	m.kvTxns.Inc()
-	m.kvOps.Add(float64(ops))
-	m.kvBytes.Add(float64(bytes))
+	m.kvOps.Add(float64(len(ops)))
+	for _, op := range ops {
+		if op.KV != nil {
+			m.kvBytes.Add(float64(len(op.KV.Key) + len(op.KV.Value)))
+		}
+	}
 }
 
 func (m *Metrics) runFinished(s state.RunState) {

@@ -285,22 +285,29 @@ func (s *stack) kvIndexes() map[string]uint64 {
 	return out
 }
 
+// midRun starts an active and a standby instance, triggers the chain DAG and returns once a
+// task of it runs, with the first instance still leading.
+func (s *stack) midRun() (active, standby *instance, runID string) {
+	s.t.Helper()
+	a := s.start()
+	waitFor(s.t, "first instance active", func() bool { return a.role() == server.RoleActive })
+	b := s.start()
+	waitFor(s.t, "second instance standby", func() bool { return b.role() == server.RoleStandby })
+	s.apply(chainDAG)
+	id := s.trigger("chain")
+	s.waitRun("chain", id, runTimeout, "mid-run", midRun)
+	if a.role() != server.RoleActive {
+		s.t.Fatalf("first instance lost leadership before the failover: %q", a.role())
+	}
+	return a, b, id
+}
+
 // TestKillActiveMidRun kills the leader with SIGKILL while a task runs: the standby takes
 // over, adopts the running tries, and the run finishes with every try run once.
 func TestKillActiveMidRun(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	a := s.start()
-	waitFor(t, "first instance active", func() bool { return a.role() == server.RoleActive })
-	b := s.start()
-	waitFor(t, "second instance standby", func() bool { return b.role() == server.RoleStandby })
-
-	s.apply(chainDAG)
-	id := s.trigger("chain")
-	s.waitRun("chain", id, runTimeout, "mid-run", midRun)
-	if a.role() != server.RoleActive {
-		t.Fatalf("first instance lost leadership before the kill: %q", a.role())
-	}
+	a, b, id := s.midRun()
 
 	kill := time.Now()
 	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -319,17 +326,7 @@ func TestKillActiveMidRun(t *testing.T) {
 func TestCleanHandoffMidRun(t *testing.T) {
 	t.Parallel()
 	s := newStack(t)
-	a := s.start()
-	waitFor(t, "first instance active", func() bool { return a.role() == server.RoleActive })
-	b := s.start()
-	waitFor(t, "second instance standby", func() bool { return b.role() == server.RoleStandby })
-
-	s.apply(chainDAG)
-	id := s.trigger("chain")
-	s.waitRun("chain", id, runTimeout, "mid-run", midRun)
-	if a.role() != server.RoleActive {
-		t.Fatalf("first instance lost leadership before the interrupt: %q", a.role())
-	}
+	a, b, id := s.midRun()
 
 	stop := time.Now()
 	if err := a.cmd.Process.Signal(syscall.SIGINT); err != nil {

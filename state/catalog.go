@@ -247,6 +247,37 @@ func sameEntries(a, b *Catalog) bool {
 	return eq(a.DAGs, b.DAGs) && eq(a.Queues, b.Queues)
 }
 
+// opCost is what one operation on key with value adds to a transaction's request body.
+func opCost(key string, value []byte) int {
+	return base64.StdEncoding.EncodedLen(len(value)) + len(key) + txnOpCost
+}
+
+// SplitTxn splits ops, in order, into groups that each fit one Consul transaction: at most
+// maxOps operations (64 at most; less when the caller adds its own, such as a fence) and about
+// 352 KB of request body. An operation too large to share a transaction gets one of its own.
+func SplitTxn(ops consulapi.TxnOps, maxOps int) []consulapi.TxnOps {
+	maxOps = min(maxOps, txnMaxOps)
+	var out []consulapi.TxnOps
+	var cur consulapi.TxnOps
+	size := 0
+	for _, op := range ops {
+		cost := txnOpCost
+		if op.KV != nil {
+			cost = opCost(op.KV.Key, op.KV.Value)
+		}
+		if len(cur) > 0 && (len(cur) == maxOps || size+cost > txnBudget) {
+			out = append(out, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, op)
+		size += cost
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
 // writeBlobs stores each blob unless its key exists. Blobs are batched into transactions of
 // create-only (cas index 0) operations, one Raft write per batch instead of per version. A
 // batch that Consul rolls back, typically because one of its versions is stored already (a
@@ -265,7 +296,7 @@ func (s *Store) writeBlobs(ctx context.Context, blobs []blob) error {
 		return err
 	}
 	for _, b := range blobs {
-		cost := base64.StdEncoding.EncodedLen(len(b.value)) + len(b.key) + txnOpCost
+		cost := opCost(b.key, b.value)
 		if cost > txnBudget {
 			// Too large to share a transaction, or to travel in one at all: a plain KV
 			// write takes values up to the full 512 KB.
