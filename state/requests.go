@@ -20,6 +20,8 @@ const (
 	RequestTrigger  = "trigger"  // create a manual run of DAG with Params
 	RequestBackfill = "backfill" // create backfill runs for the intervals from From to To
 	RequestClear    = "clear"    // start a new try of Task in RunID (and, with Downstream, of everything after it)
+	RequestMark     = "mark"     // set Task in RunID (and, with Downstream, everything after it) to State, stopping a try in flight
+	RequestCancel   = "cancel"   // stop RunID: tries in flight fail, tasks not started are skipped, the run fails
 )
 
 // Request is an action a user asked for, carried out by whichever instance leads. Any
@@ -35,8 +37,9 @@ type Request struct {
 	Params     map[string]json.RawMessage `json:"params,omitempty"` // trigger
 	From       time.Time                  `json:"from,omitzero"`    // backfill: first logical date, inclusive
 	To         time.Time                  `json:"to,omitzero"`      // backfill: last logical date, inclusive
-	Task       string                     `json:"task,omitempty"`   // clear
+	Task       string                     `json:"task,omitempty"`   // clear, mark
 	Downstream bool                       `json:"downstream,omitempty"`
+	State      string                     `json:"state,omitempty"` // mark: "success" or "failed"
 
 	Result *Result `json:"result,omitempty"` // set by the leader once carried out
 
