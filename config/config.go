@@ -56,6 +56,15 @@ type Server struct {
 	Nomad       Nomad
 	Leader      Leader
 	Retention   Retention
+	ACL         ACL
+}
+
+// ACL says what callers without a token may do. Every other call needs a token (see
+// dagflow acl bootstrap).
+type ACL struct {
+	// AnonymousRole is the role of a request without a token: "" (nothing but health and the
+	// UI's static files) or viewer, operator or admin.
+	AnonymousRole string
 }
 
 // Retention says what the scheduler keeps, and for how long.
@@ -79,6 +88,7 @@ type Nomad struct {
 	Token     string
 	Namespace string
 	Region    string
+	UIAddress string // the Nomad web UI the dagflow UI links to; empty: Address + "/ui"
 }
 
 // Leader tunes leader election; see package consullock for the trade-offs.
@@ -102,6 +112,11 @@ type file struct {
 	Nomad       *fileNomad     `hcl:"nomad,block"`
 	Leader      *fileLeader    `hcl:"leader,block"`
 	Retention   *fileRetention `hcl:"retention,block"`
+	ACL         *fileACL       `hcl:"acl,block"`
+}
+
+type fileACL struct {
+	AnonymousRole *string `hcl:"anonymous_role"`
 }
 
 type fileRetention struct {
@@ -120,6 +135,7 @@ type fileNomad struct {
 	Token     *string `hcl:"token"`
 	Namespace *string `hcl:"namespace"`
 	Region    *string `hcl:"region"`
+	UIAddress *string `hcl:"ui_address"`
 }
 
 type fileLeader struct {
@@ -191,6 +207,10 @@ func (c *Server) apply(f *file) {
 		set(&c.Nomad.Token, f.Nomad.Token)
 		set(&c.Nomad.Namespace, f.Nomad.Namespace)
 		set(&c.Nomad.Region, f.Nomad.Region)
+		set(&c.Nomad.UIAddress, f.Nomad.UIAddress)
+	}
+	if f.ACL != nil {
+		set(&c.ACL.AnonymousRole, f.ACL.AnonymousRole)
 	}
 	if f.Retention != nil {
 		if f.Retention.KeepRuns != nil {
@@ -261,6 +281,11 @@ func (c *Server) Check() error {
 	}
 	if c.Leader.CheckInterval < 100*time.Millisecond {
 		return fmt.Errorf("leader.check_interval (%s) is below 100ms, which Consul cannot keep", c.Leader.CheckInterval)
+	}
+	switch c.ACL.AnonymousRole {
+	case "", "viewer", "operator", "admin":
+	default:
+		return fmt.Errorf("acl.anonymous_role %q is not a role; use \"\" (no access without a token), viewer, operator or admin", c.ACL.AnonymousRole)
 	}
 	if c.Retention.KeepRuns < 1 {
 		return fmt.Errorf("retention.keep_runs (%d) must be at least 1: a DAG's latest run tells the scheduler where its schedule goes on", c.Retention.KeepRuns)

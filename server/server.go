@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,20 +92,11 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
 	}
 	s.ln = ln
-	s.http = &http.Server{
-		Handler:           web.New(store, s.logger.Named("http"), s.Role, reg),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	go func() {
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.logger.Error("http server failed", "error", err)
-		}
-	}()
-
-	if err := s.register(ctx); err != nil {
-		_ = s.http.Close()
-		return err
-	}
+	host, _ := os.Hostname()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	s.serviceID = fmt.Sprintf("%s-%s-%s", s.cfg.ServiceName, host, port)
+	s.checkID = "service:" + s.serviceID
+	// The lock exists before the API serves, which reads the leader through it.
 	s.lock, err = consullock.New(s.consul, consullock.Config{
 		Key:       s.cfg.KVPrefix + "leader",
 		Value:     []byte(s.serviceID + " " + s.advertiseURL()),
@@ -113,7 +105,29 @@ func (s *Server) Start(ctx context.Context) error {
 		Logger:    s.logger.Named("lock"),
 	})
 	if err != nil {
-		s.deregister()
+		_ = ln.Close()
+		return err
+	}
+	s.http = &http.Server{
+		Handler: web.New(web.Config{
+			Store:         store,
+			Logs:          nomadexec.New(s.nomad, s.cfg.JobPrefix, s.logger),
+			Logger:        s.logger.Named("http"),
+			Metrics:       reg,
+			Role:          s.Role,
+			Leader:        s.leader,
+			AnonymousRole: s.cfg.ACL.AnonymousRole,
+			NomadUI:       s.nomadUI(),
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("http server failed", "error", err)
+		}
+	}()
+
+	if err := s.retag(ctx); err != nil {
 		_ = s.http.Close()
 		return err
 	}
@@ -197,6 +211,17 @@ func (s *Server) lead(ctx context.Context) {
 	}
 }
 
+// leader reads the lock's value, which names the active instance; nil when none leads.
+func (s *Server) leader(ctx context.Context) ([]byte, error) { return s.lock.Leader(ctx) }
+
+// nomadUI is the Nomad web UI the dagflow UI links tries to.
+func (s *Server) nomadUI() string {
+	if s.cfg.Nomad.UIAddress != "" {
+		return s.cfg.Nomad.UIAddress
+	}
+	return strings.TrimSuffix(s.nomad.Address(), "/") + "/ui"
+}
+
 // engineConfig is the configuration of the leader's engine.
 func (s *Server) engineConfig() engine.Config {
 	return engine.Config{
@@ -208,15 +233,6 @@ func (s *Server) engineConfig() engine.Config {
 		PurgeAfter: s.cfg.Retention.PurgeAfter,
 		KeepRuns:   s.cfg.Retention.KeepRuns,
 	}
-}
-
-// register adds the instance to Consul with its health check, tagged standby.
-func (s *Server) register(ctx context.Context) error {
-	host, _ := os.Hostname()
-	_, port, _ := net.SplitHostPort(s.ln.Addr().String())
-	s.serviceID = fmt.Sprintf("%s-%s-%s", s.cfg.ServiceName, host, port)
-	s.checkID = "service:" + s.serviceID
-	return s.retag(ctx)
 }
 
 // retag (re-)registers the service with the tag of the current role. Re-registering keeps the

@@ -1,13 +1,20 @@
-// Package web serves dagflow's HTTP API and web UI. Every server instance serves both.
+// Package web serves dagflow's HTTP API (/v1/...) and its web UI. Every server instance serves
+// both, active or standby: reads come from Consul, and actions are queued as requests that the
+// active instance carries out, so a caller never needs to know which instance leads.
+//
+// Every route but health, ACL bootstrap and the UI's static files needs a token whose role
+// allows it; see Routes.
 package web
 
 import (
 	"context"
 	"embed"
 	"encoding/json"
-	"html/template"
+	"errors"
+	"io"
+	"io/fs"
 	"net/http"
-	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,41 +22,140 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/dagflow/dagflow/api"
 	"github.com/dagflow/dagflow/hcl/spec"
 	"github.com/dagflow/dagflow/state"
 )
 
-//go:embed templates/*.html static/*
+//go:embed ui
 var assets embed.FS
-
-var pages = template.Must(template.ParseFS(assets, "templates/*.html"))
 
 // maxRequestBody bounds what a request may send; no route needs more.
 const maxRequestBody = 1 << 20
 
-// Server serves the API and UI from dagflow's state.
+// DefaultActionTimeout is how long an action waits for the active instance to carry it out
+// before answering 202 Accepted: long enough for a leader busy with a large catch-up, short
+// enough that a browser does not give up first.
+const DefaultActionTimeout = 30 * time.Second
+
+// LogReader reads a live allocation's output from Nomad.
+type LogReader interface {
+	// ReadLog returns up to limit bytes of the allocation's stdout or stderr from offset on,
+	// and the offset after them.
+	ReadLog(ctx context.Context, allocID, logType string, offset int64, limit int) ([]byte, int64, error)
+}
+
+// Config is what a Server needs.
+type Config struct {
+	Store   *state.Store
+	Logs    LogReader // nil: logs come from Consul only, once a try has ended
+	Logger  hclog.Logger
+	Metrics prometheus.Gatherer // what /metrics serves
+
+	// Role reports the instance's current role (api's "active" or "standby"); Leader reads
+	// the active instance's lock value ("<service ID> <address>"), nil when none leads.
+	Role   func() string
+	Leader func(ctx context.Context) ([]byte, error)
+
+	// AnonymousRole is what a request without a token may do: "" (nothing but health), or a
+	// role such as api.RoleViewer for a read-only dashboard.
+	AnonymousRole string
+	// NomadUI is the Nomad web UI's base address ("http://127.0.0.1:4646/ui"), for links to jobs
+	// and allocations; empty: no links.
+	NomadUI string
+	// ActionTimeout: zero means DefaultActionTimeout.
+	ActionTimeout time.Duration
+}
+
+// Server serves the API and UI. It is safe for concurrent use.
 type Server struct {
-	store  *state.Store
-	logger hclog.Logger
-	role   func() string
-	mux    *http.ServeMux
+	cfg Config
+	log hclog.Logger
+	mux *http.ServeMux
 
 	// versions caches DAG definitions by content hash. Versions are immutable, so an entry never
 	// goes stale, and listing 1,000 DAGs reads the catalog once instead of 1,000 keys.
 	mu       sync.Mutex
-	versions map[string]*spec.DAG
+	versions map[string]*state.DAGVersion
 }
 
-// New returns a Server reading from store. role reports the instance's current role ("active"
-// or "standby"), which the health endpoint shows; metrics is what /metrics serves.
-func New(store *state.Store, logger hclog.Logger, role func() string, metrics prometheus.Gatherer) *Server {
-	s := &Server{store: store, logger: logger, role: role, mux: http.NewServeMux(), versions: map[string]*spec.DAG{}}
-	s.mux.HandleFunc("GET /v1/health", s.health)
-	s.mux.HandleFunc("GET /v1/dags", s.listDAGs)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
-	s.mux.HandleFunc("GET /{$}", s.index)
-	s.mux.Handle("GET /static/", http.FileServerFS(assets))
+// Route is one route of the API: who may call it.
+type Route struct {
+	Pattern string // as http.ServeMux takes it: "GET /v1/dags/{dag}"
+	Role    string // the least role allowed; "" for anyone
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) *Server {
+	if cfg.ActionTimeout == 0 {
+		cfg.ActionTimeout = DefaultActionTimeout
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), versions: map[string]*state.DAGVersion{}}
+	for _, rt := range s.routes() {
+		s.mux.Handle(rt.Pattern, s.authorize(rt.Role, rt.handler))
+	}
+	ui, _ := fs.Sub(assets, "ui")
+	static := http.FileServerFS(ui)
+	s.mux.Handle("GET /static/", http.StripPrefix("/static", static))
+	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, ui, "index.html")
+	})
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path+"; the API is documented in docs/api.md")
+	})
 	return s
+}
+
+type route struct {
+	Route
+	handler http.Handler
+}
+
+// Routes lists every API route with the least role that may call it.
+func Routes() []Route {
+	var out []Route
+	for _, r := range (&Server{}).routes() {
+		out = append(out, r.Route)
+	}
+	return out
+}
+
+func (s *Server) routes() []route {
+	h := func(pattern, role string, f http.HandlerFunc) route {
+		return route{Route{pattern, role}, f}
+	}
+	const (
+		anyone   = ""
+		viewer   = api.RoleViewer
+		operator = api.RoleOperator
+		admin    = api.RoleAdmin
+	)
+	run := "/v1/dags/{dag}/runs/{run}"
+	return []route{
+		h("GET /v1/health", anyone, s.health),
+		h("GET /v1/status/leader", viewer, s.leader),
+		{Route{"GET /metrics", viewer}, http.HandlerFunc(s.metrics)},
+
+		h("GET /v1/dags", viewer, s.listDAGs),
+		h("GET /v1/dags/{dag}", viewer, s.dagInfo),
+		h("POST /v1/dags/{dag}/runs", operator, s.trigger),
+		h("POST /v1/dags/{dag}/backfill", operator, s.backfill),
+		h("POST /v1/dags/{dag}/pause", operator, s.pause(true)),
+		h("POST /v1/dags/{dag}/unpause", operator, s.pause(false)),
+
+		h("GET /v1/runs", viewer, s.listRuns),
+		h("GET "+run, viewer, s.runInfo),
+		h("GET "+run+"/tasks/{task}/tries/{try}/logs", viewer, s.logs),
+		h("POST "+run+"/tasks/{task}/clear", operator, s.clear),
+		h("POST "+run+"/tasks/{task}/mark", operator, s.mark),
+		h("POST "+run+"/cancel", operator, s.cancel),
+
+		h("POST /v1/acl/bootstrap", anyone, s.bootstrap),
+		h("GET /v1/acl/token/self", viewer, s.tokenSelf),
+		h("GET /v1/acl/tokens", admin, s.listTokens),
+		h("POST /v1/acl/tokens", admin, s.createToken),
+		h("DELETE /v1/acl/tokens/{id}", admin, s.deleteToken),
+	}
 }
 
 // ServeHTTP implements http.Handler, adding the headers every response carries.
@@ -57,98 +163,74 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'")
 	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store")
+	if s.cfg.Role != nil {
+		h.Set("X-Dagflow-Role", s.cfg.Role())
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
 	s.mux.ServeHTTP(w, r)
 }
 
-// DAGSummary is one applied DAG in the list the API and the UI show.
-type DAGSummary struct {
-	Name        string    `json:"name"`
-	Version     string    `json:"version"`
-	Description string    `json:"description,omitempty"`
-	Schedule    string    `json:"schedule,omitempty"`
-	Timezone    string    `json:"timezone"`
-	Tags        []string  `json:"tags"`
-	Tasks       int       `json:"tasks"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-}
-
-// health answers 200 on active and standby instances alike: both serve the UI and API. The
-// body says which one this is.
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "role": s.role()})
+	writeJSON(w, http.StatusOK, api.Health{Status: "ok", Role: s.cfg.Role()})
 }
 
-func (s *Server) listDAGs(w http.ResponseWriter, r *http.Request) {
-	dags, err := s.dags(r.Context())
+func (s *Server) leader(w http.ResponseWriter, r *http.Request) {
+	v, err := s.cfg.Leader(r.Context())
 	if err != nil {
-		s.fail(w, "list dags", err)
+		s.fail(w, "read leader", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, dags)
-}
-
-func (s *Server) index(w http.ResponseWriter, r *http.Request) {
-	dags, err := s.dags(r.Context())
-	if err != nil {
-		s.fail(w, "list dags", err)
+	id, addr, ok := strings.Cut(string(v), " ")
+	if v == nil || !ok {
+		writeError(w, http.StatusNotFound, "no instance leads right now; actions stay queued until one does")
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := pages.ExecuteTemplate(w, "index.html", dags); err != nil {
-		s.logger.Error("render index", "error", err)
-	}
+	writeJSON(w, http.StatusOK, api.Leader{ServiceID: id, Address: addr})
 }
 
-// dags returns the applied DAGs, sorted by name.
-func (s *Server) dags(ctx context.Context) ([]DAGSummary, error) {
-	cat, err := s.store.Catalog(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]DAGSummary, 0, len(cat.DAGs))
-	for name, e := range cat.DAGs {
-		d, err := s.version(ctx, name, e.Version)
-		if err != nil {
-			return nil, err
-		}
-		tags := d.Tags
-		if tags == nil {
-			tags = []string{}
-		}
-		out = append(out, DAGSummary{
-			Name: name, Version: e.Version, Description: d.Description, Schedule: d.Schedule,
-			Timezone: d.Timezone, Tags: tags, Tasks: len(d.Tasks), CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
-		})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	promhttp.HandlerFor(s.cfg.Metrics, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 
-func (s *Server) version(ctx context.Context, name, version string) (*spec.DAG, error) {
+// version returns a DAG version, cached.
+func (s *Server) version(ctx context.Context, name, version string) (*state.DAGVersion, error) {
 	s.mu.Lock()
-	d, ok := s.versions[version]
+	v, ok := s.versions[version]
 	s.mu.Unlock()
 	if ok {
-		return d, nil
+		return v, nil
 	}
-	v, err := s.store.DAGVersion(ctx, name, version)
+	v, err := s.store().DAGVersion(ctx, name, version)
 	if err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
-	s.versions[version] = v.DAG
+	s.versions[version] = v
 	s.mu.Unlock()
+	return v, nil
+}
+
+func (s *Server) store() *state.Store { return s.cfg.Store }
+
+// dagDef returns the definition of a DAG version.
+func (s *Server) dagDef(ctx context.Context, name, version string) (*spec.DAG, error) {
+	v, err := s.version(ctx, name, version)
+	if err != nil {
+		return nil, err
+	}
 	return v.DAG, nil
 }
 
 // fail logs an internal error and answers without its details, which may name internal hosts.
 func (s *Server) fail(w http.ResponseWriter, what string, err error) {
-	s.logger.Error(what, "error", err)
-	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": what + ": state is unavailable"})
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	s.log.Error(what, "error", err)
+	writeError(w, http.StatusServiceUnavailable, what+": state is unavailable; try again shortly")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -157,4 +239,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string, fields ...api.FieldError) {
+	writeJSON(w, status, api.ErrorBody{Error: msg, Fields: fields})
+}
+
+// decode reads a JSON request body into v; an empty body leaves v as it is.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, "request body is larger than 1 MiB")
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
+		return false
+	}
+	return true
 }

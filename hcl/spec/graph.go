@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -106,4 +107,42 @@ func cyclePath(byName map[string]*Task, component []string) []string {
 	}
 	walk(start)
 	return path
+}
+
+// TopoOrder returns tasks with every task after those it depends on, ties broken by name, so
+// the order is stable. Dependencies on names outside tasks are ignored. The scheduler evaluates
+// tasks in this order and the UI lists them in it.
+func TopoOrder(tasks []*Task) []*Task {
+	indeg := map[string]int{}
+	down := map[string][]*Task{}
+	byName := map[string]*Task{}
+	for _, t := range tasks {
+		byName[t.Name] = t
+	}
+	for _, t := range tasks {
+		for _, up := range t.DependsOn {
+			if byName[up] != nil {
+				indeg[t.Name]++
+				down[up] = append(down[up], t)
+			}
+		}
+	}
+	var ready, out []*Task
+	for _, t := range tasks {
+		if indeg[t.Name] == 0 {
+			ready = append(ready, t)
+		}
+	}
+	for len(ready) > 0 {
+		sort.Slice(ready, func(i, j int) bool { return ready[i].Name < ready[j].Name })
+		t := ready[0]
+		ready = ready[1:]
+		out = append(out, t)
+		for _, d := range down[t.Name] {
+			if indeg[d.Name]--; indeg[d.Name] == 0 {
+				ready = append(ready, d)
+			}
+		}
+	}
+	return out
 }

@@ -1,0 +1,184 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// RunStub is one run in a list.
+type RunStub struct {
+	DAG               string         `json:"dag"`
+	ID                string         `json:"id"`
+	Type              string         `json:"type"`  // scheduled, manual or backfill
+	State             string         `json:"state"` // queued, running, success or failed
+	Version           string         `json:"version"`
+	LogicalDate       time.Time      `json:"logical_date"`
+	DataIntervalStart time.Time      `json:"data_interval_start"`
+	DataIntervalEnd   time.Time      `json:"data_interval_end"`
+	CreatedAt         time.Time      `json:"created_at"`
+	StartedAt         time.Time      `json:"started_at,omitzero"`
+	EndedAt           time.Time      `json:"ended_at,omitzero"`
+	TaskStates        map[string]int `json:"task_states"` // how many task instances are in each state
+}
+
+// Run is one run in full, with every try of every task instance.
+type Run struct {
+	RunStub
+	Params map[string]json.RawMessage `json:"params,omitempty"`
+	Tasks  []TaskInstance             `json:"tasks"` // in the DAG's topological order
+}
+
+// TaskInstance is one task of one run.
+type TaskInstance struct {
+	Task      string    `json:"task"`
+	State     string    `json:"state"` // empty until scheduled; see docs/scheduler.md for the states
+	DependsOn []string  `json:"depends_on"`
+	RetryAt   time.Time `json:"retry_at,omitzero"`
+	Tries     []Try     `json:"tries"` // oldest first
+}
+
+// Try is one attempt of a task instance: one Nomad batch job.
+type Try struct {
+	Try           int       `json:"try"`
+	State         string    `json:"state"`
+	JobID         string    `json:"job_id"`
+	AllocID       string    `json:"alloc_id,omitempty"`
+	Node          string    `json:"node,omitempty"`
+	ExitCode      *int      `json:"exit_code,omitempty"`
+	Message       string    `json:"message,omitempty"`
+	ScheduledAt   time.Time `json:"scheduled_at"`
+	QueuedAt      time.Time `json:"queued_at"`
+	StartedAt     time.Time `json:"started_at,omitzero"`
+	EndedAt       time.Time `json:"ended_at,omitzero"`
+	NomadJobURL   string    `json:"nomad_job_url,omitempty"`   // the job in the Nomad UI, when known
+	NomadAllocURL string    `json:"nomad_alloc_url,omitempty"` // the allocation in the Nomad UI
+}
+
+// RunListOptions filters and pages a run list. Runs come newest logical date first.
+type RunListOptions struct {
+	DAG       string // only this DAG's runs
+	State     string // only runs in this state
+	RunID     string // only runs with this ID (one per DAG at most)
+	PerPage   int    // zero: the server's default page size
+	NextToken string // QueryMeta.NextToken of the previous page
+}
+
+// ClearRequest asks for a task instance to run again.
+type ClearRequest struct {
+	Downstream bool `json:"downstream,omitempty"` // and every task after it
+}
+
+// MarkRequest sets a task instance's state by hand.
+type MarkRequest struct {
+	State      string `json:"state"` // success or failed
+	Downstream bool   `json:"downstream,omitempty"`
+}
+
+// Log sources: where a try's output was read from.
+const (
+	LogSourceNomad  = "nomad"  // the allocation's log, live
+	LogSourceStored = "stored" // the tail copied into Consul when the try ended
+)
+
+// LogOptions picks what part of a try's output to read.
+type LogOptions struct {
+	Type   string // stdout (default) or stderr
+	Offset int64  // read from this byte on; Logs.Offset of the previous read follows a live log
+}
+
+// Logs is a piece of a try's output.
+type Logs struct {
+	Data      []byte
+	Offset    int64  // where the next read starts
+	Source    string // LogSourceNomad or LogSourceStored
+	Finished  bool   // the try is over: nothing more will be written
+	Truncated bool   // only the tail of the output was kept
+}
+
+// Runs reaches the run routes.
+type Runs struct{ c *Client }
+
+// Runs returns the run routes.
+func (c *Client) Runs() *Runs { return &Runs{c} }
+
+func runPath(dag, run string) string { return "/v1/dags/" + esc(dag) + "/runs/" + esc(run) }
+
+// List returns a page of runs.
+func (r *Runs) List(ctx context.Context, o *RunListOptions) ([]RunStub, *QueryMeta, error) {
+	q := url.Values{}
+	if o != nil {
+		for k, v := range map[string]string{"dag": o.DAG, "state": o.State, "run_id": o.RunID, "next_token": o.NextToken} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		if o.PerPage > 0 {
+			q.Set("per_page", itoa(o.PerPage))
+		}
+	}
+	var out []RunStub
+	qm, err := r.c.call(ctx, "GET", "/v1/runs", q, nil, &out)
+	return out, qm, err
+}
+
+// Info returns run id of DAG dag.
+func (r *Runs) Info(ctx context.Context, dag, id string) (*Run, *QueryMeta, error) {
+	var out Run
+	qm, err := r.c.call(ctx, "GET", runPath(dag, id), nil, nil, &out)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &out, qm, nil
+}
+
+// Logs reads the output of try number try of task in run id of DAG dag.
+func (r *Runs) Logs(ctx context.Context, dag, id, task string, try int, o *LogOptions) (*Logs, error) {
+	q := url.Values{}
+	if o != nil {
+		if o.Type != "" {
+			q.Set("type", o.Type)
+		}
+		if o.Offset > 0 {
+			q.Set("offset", strconv.FormatInt(o.Offset, 10))
+		}
+	}
+	resp, err := r.c.do(ctx, "GET", runPath(dag, id)+"/tasks/"+esc(task)+"/tries/"+itoa(try)+"/logs", q, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	l := &Logs{
+		Data:      data,
+		Source:    resp.Header.Get("X-Dagflow-Log-Source"),
+		Finished:  resp.Header.Get("X-Dagflow-Try-Finished") == "true",
+		Truncated: resp.Header.Get("X-Dagflow-Log-Truncated") == "true",
+	}
+	l.Offset, _ = strconv.ParseInt(resp.Header.Get("X-Dagflow-Log-Offset"), 10, 64)
+	return l, nil
+}
+
+// Clear runs a task instance again, with Downstream everything after it too.
+func (r *Runs) Clear(ctx context.Context, dag, id, task string, req *ClearRequest) error {
+	_, err := r.c.call(ctx, "POST", runPath(dag, id)+"/tasks/"+esc(task)+"/clear", nil, req, nil)
+	return err
+}
+
+// Mark sets a task instance (with Downstream, everything after it too) to success or failed.
+func (r *Runs) Mark(ctx context.Context, dag, id, task string, req *MarkRequest) error {
+	_, err := r.c.call(ctx, "POST", runPath(dag, id)+"/tasks/"+esc(task)+"/mark", nil, req, nil)
+	return err
+}
+
+// Cancel stops a run: tries in flight are stopped, tasks not started are skipped, the run fails.
+func (r *Runs) Cancel(ctx context.Context, dag, id string) error {
+	_, err := r.c.call(ctx, "POST", runPath(dag, id)+"/cancel", nil, nil, nil)
+	return err
+}

@@ -1,0 +1,225 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/dagflow/dagflow/api"
+	"github.com/dagflow/dagflow/hcl/spec"
+	"github.com/dagflow/dagflow/state"
+)
+
+// Paging of run lists.
+const (
+	DefaultPerPage = 50
+	MaxPerPage     = 500
+)
+
+func runStub(rec *state.RunRecord) api.RunStub {
+	r := rec.Run
+	counts := map[string]int{}
+	for _, ti := range rec.Tasks {
+		st := string(ti.State)
+		if st == "" {
+			st = "none"
+		}
+		counts[st]++
+	}
+	return api.RunStub{
+		DAG: r.DAG, ID: r.ID, Type: string(r.Type), State: string(r.State), Version: r.Version,
+		LogicalDate: r.LogicalDate, DataIntervalStart: r.DataIntervalStart, DataIntervalEnd: r.DataIntervalEnd,
+		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt, TaskStates: counts,
+	}
+}
+
+// sortRuns orders runs newest logical date first, then by DAG and ID, which is the order pages
+// follow.
+func sortRuns(runs []api.RunStub) {
+	sort.Slice(runs, func(i, j int) bool { return pageKey(runs[i]) > pageKey(runs[j]) })
+}
+
+// pageKey sorts like the run list and is the opaque next-page token: runs are ordered by
+// descending key, and a page starts at the first run whose key is at most the token.
+func pageKey(r api.RunStub) string {
+	return r.LogicalDate.UTC().Format("2006-01-02T15:04:05.000000000Z") + "|" + r.DAG + "|" + r.ID
+}
+
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	per := DefaultPerPage
+	if v := q.Get("per_page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxPerPage {
+			writeError(w, http.StatusBadRequest, "invalid query", api.FieldError{Field: "per_page", Message: "want a number from 1 to " + strconv.Itoa(MaxPerPage) + ", got " + quote(v)})
+			return
+		}
+		per = n
+	}
+	if st := q.Get("state"); st != "" && !slices.Contains([]string{string(state.RunQueued), string(state.RunRunning), string(state.RunSuccess), string(state.RunFailed)}, st) {
+		writeError(w, http.StatusBadRequest, "invalid query", api.FieldError{Field: "state", Message: "want queued, running, success or failed, got " + quote(st)})
+		return
+	}
+	var (
+		recs []*state.RunRecord
+		err  error
+	)
+	if dag := q.Get("dag"); dag != "" {
+		recs, err = s.store().Runs(r.Context(), dag)
+	} else {
+		recs, err = s.store().AllRuns(r.Context())
+	}
+	if err != nil {
+		s.fail(w, "list runs", err)
+		return
+	}
+	runs := make([]api.RunStub, 0, len(recs))
+	for _, rec := range recs {
+		if st := q.Get("state"); st != "" && string(rec.Run.State) != st {
+			continue
+		}
+		if id := q.Get("run_id"); id != "" && rec.Run.ID != id {
+			continue
+		}
+		runs = append(runs, runStub(rec))
+	}
+	sortRuns(runs)
+	if tok := q.Get("next_token"); tok != "" {
+		i := sort.Search(len(runs), func(i int) bool { return pageKey(runs[i]) <= tok })
+		runs = runs[i:]
+	}
+	if len(runs) > per {
+		w.Header().Set("X-Dagflow-Next-Token", pageKey(runs[per]))
+		runs = runs[:per]
+	}
+	writeJSON(w, http.StatusOK, runs)
+}
+
+// runRecord reads the run a route names, answering 404 when it is not stored.
+func (s *Server) runRecord(w http.ResponseWriter, r *http.Request) (*state.RunRecord, bool) {
+	dag, id := r.PathValue("dag"), r.PathValue("run")
+	rec, err := s.store().RunRecord(r.Context(), dag, id)
+	if errors.Is(err, state.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "DAG "+quote(dag)+" has no run "+quote(id)+"; dagflow runs "+dag+" lists its runs")
+		return nil, false
+	}
+	if err != nil {
+		s.fail(w, "read run", err)
+		return nil, false
+	}
+	return rec, true
+}
+
+// taskOf returns the task instance a route names, answering 404 when the run has no such task.
+func taskOf(w http.ResponseWriter, r *http.Request, rec *state.RunRecord) (*state.TaskInstance, bool) {
+	name := r.PathValue("task")
+	ti := rec.Tasks[name]
+	if ti == nil {
+		names := make([]string, 0, len(rec.Tasks))
+		for n := range rec.Tasks {
+			names = append(names, quote(n))
+		}
+		sort.Strings(names)
+		writeError(w, http.StatusNotFound, "run "+quote(rec.Run.ID)+" of DAG "+quote(rec.Run.DAG)+" has no task "+quote(name)+"; it has "+strings.Join(names, ", "))
+		return nil, false
+	}
+	return ti, true
+}
+
+func (s *Server) runInfo(w http.ResponseWriter, r *http.Request) {
+	rec, ok := s.runRecord(w, r)
+	if !ok {
+		return
+	}
+	d, err := s.dagDef(r.Context(), rec.Run.DAG, rec.Run.Version)
+	if err != nil {
+		s.fail(w, "read run", err)
+		return
+	}
+	out := api.Run{RunStub: runStub(rec), Params: rec.Run.Params, Tasks: []api.TaskInstance{}}
+	for _, t := range spec.TopoOrder(d.Tasks) {
+		ti := rec.Tasks[t.Name]
+		if ti == nil {
+			continue
+		}
+		deps := t.DependsOn
+		if deps == nil {
+			deps = []string{}
+		}
+		ati := api.TaskInstance{Task: t.Name, State: string(ti.State), DependsOn: deps, RetryAt: ti.RetryAt, Tries: []api.Try{}}
+		for _, tr := range ti.Tries {
+			ati.Tries = append(ati.Tries, s.tryJSON(tr))
+		}
+		out.Tasks = append(out.Tasks, ati)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) tryJSON(t state.Try) api.Try {
+	out := api.Try{
+		Try: t.Try, State: string(t.State), JobID: t.JobID, AllocID: t.AllocID, Node: t.Node,
+		ExitCode: t.ExitCode, Message: t.Message, ScheduledAt: t.ScheduledAt, QueuedAt: t.QueuedAt,
+		StartedAt: t.StartedAt, EndedAt: t.EndedAt,
+	}
+	if s.cfg.NomadUI != "" {
+		base := strings.TrimSuffix(s.cfg.NomadUI, "/")
+		if t.JobID != "" {
+			out.NomadJobURL = base + "/jobs/" + t.JobID
+		}
+		if t.AllocID != "" {
+			out.NomadAllocURL = base + "/allocations/" + t.AllocID
+		}
+	}
+	return out
+}
+
+func (s *Server) clear(w http.ResponseWriter, r *http.Request) {
+	var req api.ClearRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	rec, ok := s.runRecord(w, r)
+	if !ok {
+		return
+	}
+	ti, ok := taskOf(w, r, rec)
+	if !ok {
+		return
+	}
+	s.act(w, r, &state.Request{Kind: state.RequestClear, DAG: rec.Run.DAG, RunID: rec.Run.ID, Task: ti.Task, Downstream: req.Downstream})
+}
+
+func (s *Server) mark(w http.ResponseWriter, r *http.Request) {
+	var req api.MarkRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if req.State != "success" && req.State != "failed" {
+		writeError(w, http.StatusBadRequest, "invalid mark", api.FieldError{Field: "state", Message: "want success or failed, got " + quote(req.State)})
+		return
+	}
+	rec, ok := s.runRecord(w, r)
+	if !ok {
+		return
+	}
+	ti, ok := taskOf(w, r, rec)
+	if !ok {
+		return
+	}
+	s.act(w, r, &state.Request{Kind: state.RequestMark, DAG: rec.Run.DAG, RunID: rec.Run.ID, Task: ti.Task, State: req.State, Downstream: req.Downstream})
+}
+
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
+	rec, ok := s.runRecord(w, r)
+	if !ok {
+		return
+	}
+	if rec.Run.State.Finished() {
+		writeError(w, http.StatusConflict, "run "+quote(rec.Run.ID)+" of DAG "+quote(rec.Run.DAG)+" already finished ("+string(rec.Run.State)+"); clear a task to run it again")
+		return
+	}
+	s.act(w, r, &state.Request{Kind: state.RequestCancel, DAG: rec.Run.DAG, RunID: rec.Run.ID})
+}
