@@ -229,6 +229,9 @@ func (s *Server) trigger(w http.ResponseWriter, r *http.Request) {
 	runID := req.RunID
 	if runID == "" {
 		runID = scheduler.RunID(scheduler.RunManual, time.Now())
+	} else if typ, _, err := scheduler.ParseRunID(runID); err != nil || typ != scheduler.RunManual {
+		writeError(w, http.StatusBadRequest, "invalid trigger", api.FieldError{Field: "run_id", Message: "want manual__<RFC 3339 time> such as " + scheduler.RunID(scheduler.RunManual, time.Now()) + ", or none"})
+		return
 	}
 	s.act(w, r, &state.Request{Kind: state.RequestTrigger, DAG: name, RunID: runID, Params: req.Params})
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dagflow/dagflow/api"
 	"github.com/dagflow/dagflow/internal/devstack"
 )
 
@@ -85,19 +86,32 @@ func run() int {
 		return fail(fmt.Errorf("apply %s: %w", *examples, err))
 	}
 
+	// The dev Consul keeps its KV in memory, so every dev stack bootstraps afresh.
+	client, err := api.NewClient(&api.Config{Address: *listen})
+	if err != nil {
+		return fail(err)
+	}
+	token, err := client.ACL().Bootstrap(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("bootstrap the dagflow ACL: %w", err))
+	}
+
 	fmt.Printf(`
 dagflow is running.
 
-  dagflow UI:  http://%s
+  dagflow UI:  http://%s   (log in with the admin token below)
   Consul UI:   http://%s/ui
   Nomad UI:    http://%s/ui
   Logs:        %s
 
+  Admin token: %s
+
   To use the CLI against this stack:
+    export DAGFLOW_ADDR=http://%s DAGFLOW_TOKEN=%s
     export CONSUL_HTTP_ADDR=%s NOMAD_ADDR=http://%s
 
 Press Ctrl-C to stop everything.
-`, *listen, consul.HTTPAddr, nomad.HTTPAddr, logs, consul.HTTPAddr, nomad.HTTPAddr)
+`, *listen, consul.HTTPAddr, nomad.HTTPAddr, logs, token.SecretID, *listen, token.SecretID, consul.HTTPAddr, nomad.HTTPAddr)
 
 	select {
 	case <-ctx.Done():
