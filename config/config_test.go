@@ -38,8 +38,13 @@ consul {
 }
 
 nomad {
-  address   = "http://127.0.0.1:4647"
-  namespace = "etl"
+  address    = "http://127.0.0.1:4647"
+  namespace  = "etl"
+  ui_address = "https://nomad.example.com/ui"
+}
+
+acl {
+  anonymous_role = "viewer"
 }
 
 leader {
@@ -62,7 +67,8 @@ retention {
 		KVPrefix: "from-env/", JobPrefix: "etl-", ServiceName: "dagflow",
 		LogLevel: "debug", LogJSON: true,
 		Consul:    config.Consul{Address: "127.0.0.1:8501", Token: "secret"},
-		Nomad:     config.Nomad{Address: "http://127.0.0.1:4647", Namespace: "etl"},
+		Nomad:     config.Nomad{Address: "http://127.0.0.1:4647", Namespace: "etl", UIAddress: "https://nomad.example.com/ui"},
+		ACL:       config.ACL{AnonymousRole: "viewer"},
 		Leader:    config.Leader{CheckInterval: 2 * time.Second, CheckTimeout: time.Second, DeregisterAfter: config.DefaultDeregisterAfter, LockDelay: 500 * time.Millisecond},
 		Retention: config.Retention{KeepRuns: 7, PurgeAfter: time.Hour, LogTail: 1024},
 	}
@@ -90,6 +96,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "bad job prefix", src: `job_prefix = "a b"`, want: "job_prefix"},
 		{name: "bad purge delay", src: "retention {\n  purge_after = \"later\"\n}", want: `retention.purge_after must be a duration`},
 		{name: "no runs kept", src: "retention {\n  keep_runs = 0\n}", want: "retention.keep_runs (0) must be at least 1"},
+		{name: "bad anonymous role", src: "acl {\n  anonymous_role = \"root\"\n}", want: `acl.anonymous_role "root" is not a role`},
 		{name: "log tail too big", src: "retention {\n  log_tail_bytes = 10000000\n}", want: "retention.log_tail_bytes (10000000) must be from 1 to"},
 	}
 	for _, tt := range tests {
