@@ -35,11 +35,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 		}
 		offset = n
 	}
-	rec, ok := s.runRecord(w, r)
-	if !ok {
-		return
-	}
-	ti, ok := taskOf(w, r, rec)
+	rec, ti, ok := s.taskInstance(w, r)
 	if !ok {
 		return
 	}

@@ -113,8 +113,13 @@ func (s *Server) runRecord(w http.ResponseWriter, r *http.Request) (*state.RunRe
 	return rec, true
 }
 
-// taskOf returns the task instance a route names, answering 404 when the run has no such task.
-func taskOf(w http.ResponseWriter, r *http.Request, rec *state.RunRecord) (*state.TaskInstance, bool) {
+// taskInstance reads the run a route names and returns the task instance it names, answering
+// 404 when either is missing.
+func (s *Server) taskInstance(w http.ResponseWriter, r *http.Request) (*state.RunRecord, *state.TaskInstance, bool) {
+	rec, ok := s.runRecord(w, r)
+	if !ok {
+		return nil, nil, false
+	}
 	name := r.PathValue("task")
 	ti := rec.Tasks[name]
 	if ti == nil {
@@ -124,9 +129,9 @@ func taskOf(w http.ResponseWriter, r *http.Request, rec *state.RunRecord) (*stat
 		}
 		sort.Strings(names)
 		writeError(w, http.StatusNotFound, "run "+quote(rec.Run.ID)+" of DAG "+quote(rec.Run.DAG)+" has no task "+quote(name)+"; it has "+strings.Join(names, ", "))
-		return nil, false
+		return nil, nil, false
 	}
-	return ti, true
+	return rec, ti, true
 }
 
 func (s *Server) runInfo(w http.ResponseWriter, r *http.Request) {
@@ -181,11 +186,7 @@ func (s *Server) clear(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	rec, ok := s.runRecord(w, r)
-	if !ok {
-		return
-	}
-	ti, ok := taskOf(w, r, rec)
+	rec, ti, ok := s.taskInstance(w, r)
 	if !ok {
 		return
 	}
@@ -201,11 +202,7 @@ func (s *Server) mark(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid mark", api.FieldError{Field: "state", Message: "want success or failed, got " + quote(req.State)})
 		return
 	}
-	rec, ok := s.runRecord(w, r)
-	if !ok {
-		return
-	}
-	ti, ok := taskOf(w, r, rec)
+	rec, ti, ok := s.taskInstance(w, r)
 	if !ok {
 		return
 	}
