@@ -185,6 +185,27 @@ func (c *Client) call(ctx context.Context, method, path string, q url.Values, in
 	return qm, nil
 }
 
+// action sends an action for the active instance to carry out and returns its answer: a 202
+// Accepted is a result with Queued set, not an error.
+func (c *Client) action(ctx context.Context, path string, in any) (*ActionResult, error) {
+	resp, err := c.do(ctx, "POST", path, nil, in)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out ActionResult
+	if resp.StatusCode == http.StatusAccepted {
+		var eb ErrorBody
+		_ = json.NewDecoder(resp.Body).Decode(&eb)
+		out.Queued, out.Message = true, eb.Error
+		return &out, nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("decode answer to POST %s: %w", path, err)
+	}
+	return &out, nil
+}
+
 func esc(s string) string { return url.PathEscape(s) }
 
 func itoa(n int) string { return strconv.Itoa(n) }

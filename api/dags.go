@@ -88,6 +88,12 @@ type BackfillRequest struct {
 // ActionResult is what the leader answered to an action.
 type ActionResult struct {
 	RunIDs []string `json:"run_ids,omitempty"` // runs the action created
+
+	// Queued is set when no active instance carried the action out within the server's wait
+	// (202 Accepted): it stays queued and is carried out once one does. RunIDs is empty then,
+	// and Message is what the server said.
+	Queued  bool   `json:"-"`
+	Message string `json:"-"`
 }
 
 // DAGs reaches the DAG routes.
@@ -119,16 +125,12 @@ func (d *DAGs) Info(ctx context.Context, name, version string) (*DAG, *QueryMeta
 
 // Trigger creates a manual run of DAG name once the leader has carried the request out.
 func (d *DAGs) Trigger(ctx context.Context, name string, req *TriggerRequest) (*ActionResult, error) {
-	var out ActionResult
-	_, err := d.c.call(ctx, "POST", "/v1/dags/"+esc(name)+"/runs", nil, req, &out)
-	return &out, err
+	return d.c.action(ctx, "/v1/dags/"+esc(name)+"/runs", req)
 }
 
 // Backfill creates the runs of DAG name for the intervals in req.
 func (d *DAGs) Backfill(ctx context.Context, name string, req *BackfillRequest) (*ActionResult, error) {
-	var out ActionResult
-	_, err := d.c.call(ctx, "POST", "/v1/dags/"+esc(name)+"/backfill", nil, req, &out)
-	return &out, err
+	return d.c.action(ctx, "/v1/dags/"+esc(name)+"/backfill", req)
 }
 
 // Pause stops new runs of DAG name from being scheduled; runs in progress finish.

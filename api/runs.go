@@ -166,19 +166,16 @@ func (r *Runs) Logs(ctx context.Context, dag, id, task string, try int, o *LogOp
 }
 
 // Clear runs a task instance again, with Downstream everything after it too.
-func (r *Runs) Clear(ctx context.Context, dag, id, task string, req *ClearRequest) error {
-	_, err := r.c.call(ctx, "POST", runPath(dag, id)+"/tasks/"+esc(task)+"/clear", nil, req, nil)
-	return err
+func (r *Runs) Clear(ctx context.Context, dag, id, task string, req *ClearRequest) (*ActionResult, error) {
+	return r.c.action(ctx, runPath(dag, id)+"/tasks/"+esc(task)+"/clear", req)
 }
 
 // Mark sets a task instance (with Downstream, everything after it too) to success or failed.
-func (r *Runs) Mark(ctx context.Context, dag, id, task string, req *MarkRequest) error {
-	_, err := r.c.call(ctx, "POST", runPath(dag, id)+"/tasks/"+esc(task)+"/mark", nil, req, nil)
-	return err
+func (r *Runs) Mark(ctx context.Context, dag, id, task string, req *MarkRequest) (*ActionResult, error) {
+	return r.c.action(ctx, runPath(dag, id)+"/tasks/"+esc(task)+"/mark", req)
 }
 
 // Cancel stops a run: tries in flight are stopped, tasks not started are skipped, the run fails.
-func (r *Runs) Cancel(ctx context.Context, dag, id string) error {
-	_, err := r.c.call(ctx, "POST", runPath(dag, id)+"/cancel", nil, nil, nil)
-	return err
+func (r *Runs) Cancel(ctx context.Context, dag, id string) (*ActionResult, error) {
+	return r.c.action(ctx, runPath(dag, id)+"/cancel", nil)
 }

@@ -345,7 +345,7 @@ func TestClearOnStandby(t *testing.T) {
 	}
 	id := res.RunIDs[0]
 	c.WaitRun("etl", id, 2*time.Minute, "finished", testcluster.Finished)
-	if err := standby.Runs().Clear(ctx, "etl", id, "extract", &api.ClearRequest{Downstream: true}); err != nil {
+	if _, err := standby.Runs().Clear(ctx, "etl", id, "extract", &api.ClearRequest{Downstream: true}); err != nil {
 		t.Fatal(err)
 	}
 	r := c.WaitRun("etl", id, 2*time.Minute, "run again", func(r *api.Run) bool {
@@ -355,7 +355,7 @@ func TestClearOnStandby(t *testing.T) {
 		t.Errorf("second try: %+v", r.Tasks[0].Tries[1])
 	}
 	var e *api.Error
-	if err := standby.Runs().Clear(ctx, "etl", "nope", "extract", nil); !errors.As(err, &e) || e.StatusCode != 404 || !strings.Contains(e.Message, `has no run "nope"`) {
+	if _, err := standby.Runs().Clear(ctx, "etl", "nope", "extract", nil); !errors.As(err, &e) || e.StatusCode != 404 || !strings.Contains(e.Message, `has no run "nope"`) {
 		t.Errorf("clear of an unknown run: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,17 +13,17 @@ import (
 
 	"github.com/hashicorp/cli"
 
-	"github.com/dagflow/dagflow/internal/devstack"
+	"github.com/dagflow/dagflow/internal/testcluster"
 )
 
 // TestConcurrentApply races two applies against one Consul: the first plans and waits at its
 // confirmation prompt while the second applies; when the first is then confirmed, it must fail
 // with the plan-again error and write nothing, so the second's change stands.
 func TestConcurrentApply(t *testing.T) {
-	consul := devstack.StartConsulT(t)
-	t.Setenv("CONSUL_HTTP_ADDR", consul.HTTPAddr)
+	consulAddr, _ := testcluster.Agents(t)
+	t.Setenv("CONSUL_HTTP_ADDR", consulAddr)
 	t.Setenv("NOMAD_ADDR", "http://127.0.0.1:1") // no Nomad: plan only warns
-	t.Setenv("DAGFLOW_KV_PREFIX", "race/")
+	t.Setenv("DAGFLOW_KV_PREFIX", fmt.Sprintf("race%d/", os.Getpid()))
 
 	dir := t.TempDir()
 	write := func(name, src string) string {

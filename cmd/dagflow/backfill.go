@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"os/signal"
 	"strings"
 	"time"
 
+	"github.com/dagflow/dagflow/api"
 	"github.com/dagflow/dagflow/schedule"
-	"github.com/dagflow/dagflow/state"
 )
 
 // BackfillCommand asks the leader to run a DAG for past intervals.
@@ -25,25 +22,25 @@ Usage: dagflow backfill [options] DAG
   already have a scheduled or backfill run. The runs use the DAG's applied
   version and default params, and start as max_active_runs allows.
 
-  The request is carried out by the active dagflow server; backfill waits
-  for it and prints the run IDs created.
+  The active dagflow server carries the request out, whichever server
+  -address names; backfill waits for it and prints the run IDs created.
 
 Options:
 
   -from=DATE          First logical date: 2026-11-01 or 2026-11-01T06:00:00Z.
                       Required. Dates without an offset are UTC.
   -to=DATE            Last logical date, same format. Required.
-  -wait=DURATION      How long to wait for the active server. Default 30s.
   -json               Print the result as JSON.
-  -kv-prefix=PREFIX   Consul KV prefix of this dagflow installation.
-                      Default "dagflow/", or DAGFLOW_KV_PREFIX.
+` + apiHelp + `
 
 Exit codes:
 
   0  Runs were created.
-  1  Error: bad options, an unknown DAG, no interval without a run in the
-     range, or no active server answered in time (the request stays
-     queued and is carried out when one does).
+  1  Error: bad options, a DAG that is not applied or has no schedule, no
+     interval without a run in the range, a server that cannot be reached
+     or refuses the token.
+  2  No active server carried the request out within 30s. It stays queued,
+     and the runs are created once a server leads.
 `)
 }
 
@@ -52,10 +49,9 @@ func (c *BackfillCommand) Synopsis() string { return "Run a DAG for past interva
 
 // Run implements cli.Command.
 func (c *BackfillCommand) Run(args []string) int {
-	fs := c.flagSet("backfill", c.Help, clusterFlags)
+	fs := c.flagSet("backfill", c.Help, apiFlags)
 	from := fs.String("from", "", "")
 	to := fs.String("to", "", "")
-	wait := fs.Duration("wait", 30*time.Second, "")
 	asJSON := fs.Bool("json", false, "")
 	pos, ok := c.parseArgs(fs, args)
 	if !ok {
@@ -66,8 +62,10 @@ func (c *BackfillCommand) Run(args []string) int {
 		fs.Usage()
 		return exitError
 	}
-	req := &state.Request{Kind: state.RequestBackfill, DAG: pos[0]}
-	var err error
+	var (
+		req api.BackfillRequest
+		err error
+	)
 	if req.From, err = date("-from", *from); err != nil {
 		c.UI.Error("Error: " + err.Error())
 		return exitError
@@ -80,19 +78,28 @@ func (c *BackfillCommand) Run(args []string) int {
 		c.UI.Error(fmt.Sprintf("Error: -to (%s) is before -from (%s)", *to, *from))
 		return exitError
 	}
-	store, err := c.store()
+	client, err := c.client()
 	if err != nil {
-		c.UI.Error(fmt.Sprintf("Error: %v", err))
-		return exitError
+		return c.fail(err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := interruptible()
 	defer stop()
-	res, code := c.request(ctx, store, req, *wait, *asJSON)
-	if res == nil {
-		return code
+	dag := pos[0]
+	res, err := client.DAGs().Backfill(ctx, dag, &req)
+	if err != nil {
+		return c.fail(err)
+	}
+	if *asJSON {
+		c.printJSON(actionJSON{DAG: dag, RunIDs: append([]string{}, res.RunIDs...), Queued: res.Queued})
+	}
+	if res.Queued {
+		if !*asJSON {
+			c.UI.Output(fmt.Sprintf("Queued a backfill of DAG %s from %s to %s.", dag, formatTime(req.From), formatTime(req.To)))
+		}
+		return c.queued("backfill")
 	}
 	if !*asJSON {
-		c.UI.Output(fmt.Sprintf("Backfill of DAG %s: %d runs created.", req.DAG, len(res.RunIDs)))
+		c.UI.Output(fmt.Sprintf("Backfill of DAG %s: %s created.", dag, plural(len(res.RunIDs), "run")))
 		for _, id := range res.RunIDs {
 			c.UI.Output("  " + id)
 		}

@@ -1,4 +1,5 @@
-// Command dagflow validates, formats, plans and applies DAG files, and runs the dagflow server.
+// Command dagflow validates, formats, plans and applies DAG files, runs the dagflow server, and
+// acts on DAGs and runs through its API.
 package main
 
 import "os"

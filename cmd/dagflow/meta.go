@@ -1,15 +1,11 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/cli"
 	consulapi "github.com/hashicorp/consul/api"
@@ -26,15 +22,19 @@ const (
 	exitOK      = 0
 	exitError   = 1
 	exitChanges = 2 // plan -detailed-exitcode: the plan has changes
+	exitQueued  = 2 // an action no active server carried out in time: it stays queued
 )
 
-// Meta holds what every command shares: the UI and the options that reach Consul and Nomad.
+// Meta holds what every command shares: the UI and the options that reach Consul, Nomad and
+// the dagflow API.
 type Meta struct {
 	UI cli.Ui
 
 	noColor  bool
 	kvPrefix string
 	vars     varList
+	address  string
+	token    string
 }
 
 // Option groups a command's flag set can have.
@@ -42,6 +42,7 @@ const (
 	colorFlags   = 1 << iota // -no-color
 	varFlags                 // -var NAME=VALUE
 	clusterFlags             // -kv-prefix
+	apiFlags                 // -address, -token
 )
 
 // flagSet returns a flag set with the option groups a command takes.
@@ -57,6 +58,10 @@ func (m *Meta) flagSet(name string, help func() string, groups int) *flag.FlagSe
 	}
 	if groups&clusterFlags != 0 {
 		fs.StringVar(&m.kvPrefix, "kv-prefix", envOr("DAGFLOW_KV_PREFIX", state.DefaultPrefix), "")
+	}
+	if groups&apiFlags != 0 {
+		fs.StringVar(&m.address, "address", "", "")
+		fs.StringVar(&m.token, "token", "", "")
 	}
 	return fs
 }
@@ -194,36 +199,4 @@ func envOr(name, fallback string) string {
 		return v
 	}
 	return fallback
-}
-
-// request queues req for the active server, waits up to wait for its result, and prints
-// errors, or the result as JSON with asJSON. It returns the result when the request
-// succeeded, else nil and the exit code.
-func (m *Meta) request(ctx context.Context, store *state.Store, req *state.Request, wait time.Duration, asJSON bool) (*state.Result, int) {
-	if err := store.Submit(ctx, req); err != nil {
-		m.UI.Error(fmt.Sprintf("Error: %v", err))
-		return nil, exitError
-	}
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	res, err := store.Wait(wctx, req.ID)
-	if errors.Is(err, state.ErrRequestTimeout) {
-		m.UI.Error(fmt.Sprintf("Error: no active dagflow server carried the %s out within %s. It stays queued (request %s) and runs when a server leads; check `dagflow server` is running against this Consul and KV prefix.", req.Kind, wait, req.ID))
-		return nil, exitError
-	}
-	if err != nil {
-		m.UI.Error(fmt.Sprintf("Error: %v", err))
-		return nil, exitError
-	}
-	if asJSON {
-		b, _ := json.MarshalIndent(res, "", "  ")
-		m.UI.Output(string(b))
-	}
-	if res.Error != "" {
-		if !asJSON {
-			m.UI.Error("Error: " + res.Error)
-		}
-		return nil, exitError
-	}
-	return res, exitOK
 }

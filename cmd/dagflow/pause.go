@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"os/signal"
 	"strings"
 )
 
@@ -30,16 +27,13 @@ Usage: dagflow pause [options] DAG
   Pauses DAG: it creates no scheduled runs until it is unpaused. Runs already
   started go on, and manual triggers and backfills still run. The pause is
   kept in Consul and outlives applies of new versions.
-
-Options:
-
-  -kv-prefix=PREFIX   Consul KV prefix of this dagflow installation.
-                      Default "dagflow/", or DAGFLOW_KV_PREFIX.
+` + apiHelp + `
 
 Exit codes:
 
-  0  Paused.
-  1  Error: the DAG is not applied, or Consul could not be reached.
+  0  Paused, or already paused.
+  1  Error: the DAG is not applied, or the server cannot be reached or
+     refuses the token.
 `)
 	}
 	return strings.TrimSpace(`
@@ -47,16 +41,13 @@ Usage: dagflow unpause [options] DAG
 
   Unpauses DAG: it creates scheduled runs again, catching up on the intervals
   missed while paused as its catchup setting says ("none" skips them).
-
-Options:
-
-  -kv-prefix=PREFIX   Consul KV prefix of this dagflow installation.
-                      Default "dagflow/", or DAGFLOW_KV_PREFIX.
+` + apiHelp + `
 
 Exit codes:
 
-  0  Unpaused.
-  1  Error: the DAG is not applied, or Consul could not be reached.
+  0  Unpaused, or not paused.
+  1  Error: the DAG is not applied, or the server cannot be reached or
+     refuses the token.
 `)
 }
 
@@ -70,7 +61,7 @@ func (c *PauseCommand) Synopsis() string {
 
 // Run implements cli.Command.
 func (c *PauseCommand) Run(args []string) int {
-	fs := c.flagSet(c.verb(), c.Help, clusterFlags)
+	fs := c.flagSet(c.verb(), c.Help, apiFlags)
 	pos, ok := c.parseArgs(fs, args)
 	if !ok {
 		return exitError
@@ -80,20 +71,19 @@ func (c *PauseCommand) Run(args []string) int {
 		fs.Usage()
 		return exitError
 	}
-	store, err := c.store()
+	client, err := c.client()
 	if err != nil {
-		c.UI.Error(fmt.Sprintf("Error: %v", err))
-		return exitError
+		return c.fail(err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := interruptible()
 	defer stop()
-	if _, err := appliedDAG(ctx, store, pos[0]); err != nil {
-		c.UI.Error(fmt.Sprintf("Error: %v", err))
-		return exitError
+	if c.pause {
+		err = client.DAGs().Pause(ctx, pos[0])
+	} else {
+		err = client.DAGs().Unpause(ctx, pos[0])
 	}
-	if err := store.SetPaused(ctx, pos[0], c.pause); err != nil {
-		c.UI.Error(fmt.Sprintf("Error: %v", err))
-		return exitError
+	if err != nil {
+		return c.fail(err)
 	}
 	c.UI.Output(fmt.Sprintf("DAG %s %sd.", pos[0], c.verb()))
 	return exitOK

@@ -1,19 +1,16 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/dagflow/dagflow/api"
 	"github.com/dagflow/dagflow/hcl/spec"
 	"github.com/dagflow/dagflow/scheduler"
-	"github.com/dagflow/dagflow/state"
 )
 
 // TriggerCommand asks the leader to start a manual run.
@@ -28,36 +25,41 @@ Usage: dagflow trigger [options] DAG
   version. Params not given take their defaults; every value is checked
   against the DAG's param blocks, and every problem is reported.
 
-  The request is carried out by the active dagflow server; trigger waits for
-  it and prints the run ID.
+  The active dagflow server carries the request out, whichever server
+  -address names; trigger waits for it and prints the run ID.
 
 Options:
 
   -param NAME=VALUE   A param value. Repeatable. Strings as written; other
                       types in HCL syntax: -param 'regions=["eu","us"]'.
-  -wait=DURATION      How long to wait for the active server. Default 30s.
   -json               Print the result as JSON.
-  -kv-prefix=PREFIX   Consul KV prefix of this dagflow installation.
-                      Default "dagflow/", or DAGFLOW_KV_PREFIX.
+` + apiHelp + `
 
 Exit codes:
 
   0  The run was created.
-  1  Error: bad options or params, a DAG that is not applied, or no active
-     server answered in time (the request stays queued and is carried out
-     when one does).
+  1  Error: bad options or params, a DAG that is not applied, a server
+     that cannot be reached or refuses the token.
+  2  No active server carried the request out within 30s. It stays queued,
+     and the run is created once a server leads.
 `)
 }
 
 // Synopsis implements cli.Command.
 func (c *TriggerCommand) Synopsis() string { return "Start a manual run of a DAG" }
 
+// actionJSON is what trigger and backfill print with -json.
+type actionJSON struct {
+	DAG    string   `json:"dag"`
+	RunIDs []string `json:"run_ids"`
+	Queued bool     `json:"queued"` // no active server carried it out in time; it stays queued
+}
+
 // Run implements cli.Command.
 func (c *TriggerCommand) Run(args []string) int {
-	fs := c.flagSet("trigger", c.Help, clusterFlags)
+	fs := c.flagSet("trigger", c.Help, apiFlags)
 	var params varList
 	fs.Var(&params, "param", "")
-	wait := fs.Duration("wait", 30*time.Second, "")
 	asJSON := fs.Bool("json", false, "")
 	pos, ok := c.parseArgs(fs, args)
 	if !ok {
@@ -68,54 +70,60 @@ func (c *TriggerCommand) Run(args []string) int {
 		fs.Usage()
 		return exitError
 	}
-	store, err := c.store()
+	client, err := c.client()
 	if err != nil {
-		c.UI.Error(fmt.Sprintf("Error: %v", err))
-		return exitError
+		return c.fail(err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := interruptible()
 	defer stop()
-	dag, err := appliedDAG(ctx, store, pos[0])
+	dag, _, err := client.DAGs().Info(ctx, pos[0], "")
 	if err != nil {
-		c.UI.Error(fmt.Sprintf("Error: %v", err))
-		return exitError
+		return c.fail(err)
 	}
 	given, err := parseParams(dag, params)
-	if err != nil {
-		c.UI.Error(fmt.Sprintf("Error: %v", err))
+	var perrs spec.ParamErrors
+	if errors.As(err, &perrs) {
+		msg := fmt.Sprintf("Error: DAG %q cannot run with these params", dag.Name)
+		for _, e := range perrs {
+			msg += fmt.Sprintf("\n  param %q: %s", e.Param, e.Message)
+		}
+		c.UI.Error(msg)
 		return exitError
 	}
-	req := &state.Request{Kind: state.RequestTrigger, DAG: dag.Name, RunID: scheduler.RunID(scheduler.RunManual, time.Now()), Params: given}
-	res, code := c.request(ctx, store, req, *wait, *asJSON)
-	if res != nil && !*asJSON {
-		c.UI.Output(fmt.Sprintf("Triggered DAG %s: run %s.", dag.Name, req.RunID))
-	}
-	return code
-}
-
-// appliedDAG reads the applied version of DAG name.
-func appliedDAG(ctx context.Context, store *state.Store, name string) (*spec.DAG, error) {
-	cat, err := store.Catalog(ctx)
 	if err != nil {
-		return nil, err
+		return c.fail(err)
 	}
-	entry, ok := cat.DAGs[name]
-	if !ok {
-		return nil, fmt.Errorf("DAG %q is not applied; dagflow plan and apply it first", name)
-	}
-	v, err := store.DAGVersion(ctx, name, entry.Version)
+	// The run ID is chosen here, so that a request left queued can still say which run it
+	// will create.
+	runID := scheduler.RunID(scheduler.RunManual, time.Now())
+	res, err := client.DAGs().Trigger(ctx, dag.Name, &api.TriggerRequest{Params: given, RunID: runID})
 	if err != nil {
-		return nil, err
+		return c.fail(err)
 	}
-	return v.DAG, nil
+	if *asJSON {
+		c.printJSON(actionJSON{DAG: dag.Name, RunIDs: []string{runID}, Queued: res.Queued})
+	}
+	if res.Queued {
+		if !*asJSON {
+			c.UI.Output(fmt.Sprintf("Queued a trigger of DAG %s: run %s.", dag.Name, runID))
+		}
+		return c.queued("trigger")
+	}
+	if !*asJSON {
+		c.UI.Output(fmt.Sprintf("Triggered DAG %s: run %s.", dag.Name, runID))
+	}
+	return exitOK
 }
 
 // parseParams reads -param NAME=VALUE options with the types of dag's params and checks them
-// as the server will; every problem is reported.
-func parseParams(dag *spec.DAG, list varList) (map[string]json.RawMessage, error) {
+// as the server will, so that every problem is reported before anything is queued.
+func parseParams(dag *api.DAG, list varList) (map[string]json.RawMessage, error) {
+	d := &spec.DAG{Name: dag.Name}
 	byName := map[string]*spec.Param{}
 	for _, p := range dag.Params {
-		byName[p.Name] = p
+		sp := &spec.Param{Name: p.Name, Type: p.Type, Default: p.Default, Required: p.Required}
+		d.Params = append(d.Params, sp)
+		byName[p.Name] = sp
 	}
 	given := map[string]json.RawMessage{}
 	var errs spec.ParamErrors
@@ -133,7 +141,7 @@ func parseParams(dag *spec.DAG, list varList) (map[string]json.RawMessage, error
 		}
 		given[name] = v
 	}
-	_, err := dag.ResolveParams(given)
+	_, err := d.ResolveParams(given)
 	var rerrs spec.ParamErrors
 	if errors.As(err, &rerrs) {
 		for _, e := range rerrs {
