@@ -98,3 +98,40 @@ func TestCatchupLatest(t *testing.T) {
 		t.Errorf("runs %q, want only %q", got, id)
 	}
 }
+
+// TestCatchupNone: an "@every 2s" DAG with a start date years ago and catch-up "none" runs
+// none of the intervals that had ended when it was applied, and runs from then on.
+//
+// docs/language.md, "Catch-up": with "none" "the first run is for the next interval to end",
+// in the worked example the interval under way when the DAG is applied (applied at 13:00 on 23
+// November, "the first run, for 23 November, starts on 24 November at 02:00"). So the first
+// run's interval holds the moment of the apply, and its logical date is before it.
+func TestCatchupNone(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, engine.Config{})
+	s.apply(catchupDAG("none", "@every 2s", time.Date(2020, 1, 1, 0, 0, 1, 0, time.UTC), "none", 16))
+	c, err := s.store.Catalog(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := c.DAGs["none"].CreatedAt
+	s.eventually(10*time.Second, "two scheduled runs of a 2s schedule", func() bool { return len(s.runs("none")) >= 2 })
+	s.pause("none")
+	time.Sleep(time.Second) // a run created before the pause was seen
+
+	runs := s.runs("none")
+	for _, r := range runs {
+		if r.Run.Type != scheduler.RunScheduled || r.Run.ID != scheduler.RunID(scheduler.RunScheduled, r.Run.LogicalDate) {
+			t.Errorf("run %s: type %s, want a scheduled run ID of its logical date %s", r.Run.ID, r.Run.Type, r.Run.LogicalDate)
+		}
+		if !r.Run.DataIntervalEnd.After(applied) {
+			t.Errorf("run %s is for the interval %s to %s, which had ended when the DAG was applied at %s",
+				r.Run.ID, r.Run.DataIntervalStart, r.Run.DataIntervalEnd, applied)
+		}
+	}
+	first := runs[0].Run
+	if first.DataIntervalStart.After(applied) || !first.DataIntervalEnd.After(applied) {
+		t.Errorf("the first run is for the interval %s to %s; want the interval under way when the DAG was applied at %s (docs/language.md: the first run is for the next interval to end)",
+			first.DataIntervalStart.Format(time.RFC3339Nano), first.DataIntervalEnd.Format(time.RFC3339Nano), applied.Format(time.RFC3339Nano))
+	}
+}

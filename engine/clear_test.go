@@ -100,3 +100,41 @@ dag "chain" {
 		t.Errorf("b after its clear: %s, want success", got)
 	}
 }
+
+// TestClearRetriesAgain: a cleared task has its retries again, as in Airflow, where clearing a
+// task instance sets its max_tries to its try number plus the task's retries. Here a task with
+// retries = 1 fails every odd try: its first run needs its retry, and so does its clear.
+func TestClearRetriesAgain(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, engine.Config{})
+	s.apply(`
+dag "odd" {
+  start_date = "2026-01-01"
+  task "a" {
+    command     = "/bin/sh"
+    args        = ["-c", "test $(($DAGFLOW_TRY % 2)) -eq 0"]
+    retries     = 1
+    retry_delay = "1s"
+  }
+}
+`)
+	id := s.trigger("odd", nil)
+	rec := s.waitRun("odd", id, 2*time.Minute)
+	if rec.Run.State != state.RunSuccess || len(rec.Tasks["a"].Tries) != 2 {
+		t.Fatalf("first run: %s", describe(rec))
+	}
+	if res := s.request(&state.Request{Kind: state.RequestClear, DAG: "odd", RunID: id, Task: "a"}); res.Error != "" {
+		t.Fatalf("clear: %s", res.Error)
+	}
+	rec = s.waitFor("odd", id, 2*time.Minute, "finished after the clear", func(r *state.RunRecord) bool {
+		return r.Run.State.Finished() && len(r.Tasks["a"].Tries) >= 3
+	})
+	var got []scheduler.State
+	for _, try := range rec.Tasks["a"].Tries {
+		got = append(got, try.State)
+	}
+	want := []scheduler.State{scheduler.Failed, scheduler.Success, scheduler.Failed, scheduler.Success}
+	if rec.Run.State != state.RunSuccess || len(got) != len(want) || got[2] != want[2] || got[3] != want[3] {
+		t.Errorf("after the clear: run %s, tries %q, want run success and tries %q", rec.Run.State, got, want)
+	}
+}

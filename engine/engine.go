@@ -14,7 +14,9 @@
 // recorded as queued or running is matched with its Nomad job: adopted when the job exists (the
 // event stream's snapshot then says how it fares), submitted when it was recorded as queued but
 // never registered, and failed, then retried as its task allows, when it was running and its job
-// vanished.
+// vanished. Stopping a try (a timeout, a clear, a mark, a cancel) is recorded on it before its
+// job is stopped, so a new leader stops the job if the old one did not, and ends the try the
+// same way.
 //
 // # Concurrency and failure
 //
@@ -67,9 +69,21 @@ const (
 	// are noticed within it.
 	tick = time.Second
 
-	// submitWorkers bounds the Nomad registrations in flight, so a 500-task fan-out does not
-	// open 500 connections at once.
-	submitWorkers = 32
+	// nomadCalls bounds the Nomad registrations and stops in flight, and logCalls the log
+	// reads, so a 500-task fan-out does not open 500 connections at once: Nomad refuses every
+	// call from an address with more than 100 open (limits.http_max_conns_per_client), and the
+	// event stream needs one too. Log reads have slots of their own so they never wait behind
+	// registrations: each registration places an allocation, and a Nomad client over its
+	// gc_max_allocs (50 by default) makes room by deleting finished allocations, logs and all.
+	nomadCalls = 32
+	logCalls   = 16
+
+	// logAttempts bounds the reads of a finished try's logs; logBackoff is the wait before the
+	// second, doubled before each further one. A Nomad that refuses calls for a moment (HTTP
+	// 429) or a node slow to answer gets about 7 s, which is how much longer the try's outcome
+	// then takes to be recorded.
+	logAttempts = 4
+	logBackoff  = time.Second
 
 	// retryWait is how long the engine waits before repeating a Nomad call that failed.
 	retryWait = 2 * time.Second
@@ -145,7 +159,8 @@ func Run(ctx context.Context, cfg Config, fence Fence) error {
 		jobs:     map[string]*jobRef{},
 		handled:  map[string]bool{},
 		events:   make(chan func() error, 256),
-		sem:      make(chan struct{}, submitWorkers),
+		calls:    make(chan struct{}, nomadCalls),
+		logCalls: make(chan struct{}, logCalls),
 	}
 	defer func() {
 		cancel()
@@ -192,9 +207,10 @@ type engine struct {
 	after []func()         // what to do once this step's writes are done
 	now   time.Time        // the time of this step
 
-	events chan func() error // what helpers report, run in the loop; an error ends Run
-	sem    chan struct{}
-	wg     sync.WaitGroup
+	events   chan func() error // what helpers report, run in the loop; an error ends Run
+	calls    chan struct{}     // a slot per Nomad registration or stop in flight; see nomadCalls
+	logCalls chan struct{}     // a slot per log read in flight
+	wg       sync.WaitGroup
 }
 
 type runKey struct{ dag, id string }
@@ -217,9 +233,7 @@ type task struct {
 	spec      *spec.Task
 	dirty     bool
 	readyAt   time.Time // when the trigger rule or retry delay let it run; in memory only
-	stopping  string    // why its job was stopped, while that is under way
 	finishing bool      // its job ended; the outcome is being collected
-	blocked   bool      // submission failed for good; the outcome is being recorded
 }
 
 // jobRef names the try a job runs.
@@ -324,6 +338,27 @@ func (e *engine) report(f func() error) {
 	case e.events <- f:
 	case <-e.ctx.Done():
 	}
+}
+
+// acquire takes one of slots for a Nomad call, waiting for one; false when the engine stops
+// first. release gives it back.
+func (e *engine) acquire(slots chan struct{}) bool {
+	select {
+	case slots <- struct{}{}:
+		return true
+	case <-e.ctx.Done():
+		return false
+	}
+}
+
+func release(slots chan struct{}) { <-slots }
+
+// retryLater runs f in the loop after retryWait, unless the engine stops first.
+func (e *engine) retryLater(f func()) {
+	e.spawn(func() {
+		sleep(e.ctx, retryWait)
+		e.report(func() error { f(); return nil })
+	})
 }
 
 // spawn runs f in a helper goroutine the engine waits for when it stops.

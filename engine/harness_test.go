@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -59,31 +58,12 @@ func agents(t *testing.T) (*consulapi.Client, *nomadapi.Client) {
 		}
 		stopAgents = append(stopAgents, n.Stop)
 		consulC, _ = consulapi.NewClient(&consulapi.Config{Address: c.HTTPAddr})
-		nomadC, _ = nomadapi.NewClient(&nomadapi.Config{Address: "http://" + n.HTTPAddr, HttpClient: shortIdleClient()})
+		nomadC, _ = nomadapi.NewClient(&nomadapi.Config{Address: "http://" + n.HTTPAddr})
 	})
 	if agentsErr != nil {
 		t.Fatalf("start agents: %v", agentsErr)
 	}
 	return consulC, nomadC
-}
-
-// shortIdleClient returns an HTTP client for the shared Nomad agent whose idle connections
-// close after a second.
-//
-// Each log read of nomadexec.Executor.Logs goes through the Nomad API's AllocFS, which builds a
-// new http.Transport per call (GetNodeClientWithTimeout clones the client's transport); its
-// keep-alive connection then stays open, unused, for the transport's IdleConnTimeout (90 s by
-// default). Two reads per finished try soon pass the agent's limit of 100 connections per
-// client address (limits.http_max_conns_per_client), and every test sharing the agent then
-// gets 429s. The clones copy IdleConnTimeout, so a short one keeps the shared agent usable;
-// TestLogsOfManyTries shows the leak on an agent of its own with the default client, as the
-// server builds it.
-func shortIdleClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		MaxIdleConnsPerHost: 8,
-		IdleConnTimeout:     time.Second,
-	}}
 }
 
 // stack is one installation (KV and job prefix) with an engine leading it.

@@ -14,7 +14,9 @@ import (
 // anything is scheduled: a job that exists is adopted (the event stream's snapshot reports its
 // allocations), a try recorded as queued whose job does not exist is submitted (the leader
 // before wrote the record and stopped before, or while, registering), and a try recorded as
-// running whose job is gone failed. Dead jobs of finished tries are purged after PurgeAfter.
+// running whose job is gone failed. A try whose stop was recorded is stopped (again), or ends
+// as the stop says when its job is gone. Dead jobs of finished tries are purged after
+// PurgeAfter.
 func (e *engine) reconcile() error {
 	// Start from nothing, so a retry after a failure does not see a half-loaded state.
 	e.catalog, e.dags, e.queues = nil, map[string]*dagInfo{}, map[string]*spec.Queue{}
@@ -71,6 +73,7 @@ func (e *engine) reconcile() error {
 	e.now = time.Now().UTC()
 	for jobID, ref := range e.jobs {
 		status, exists := jobs[jobID]
+		stopped := ref.task.ti.Current().Stop != nil
 		switch {
 		case exists && status == "dead":
 			// Its allocations normally arrive with the watch's snapshot; a job stopped before
@@ -82,8 +85,16 @@ func (e *engine) reconcile() error {
 			if len(st.Allocs) == 0 {
 				e.failTry(ref, "its Nomad job ended without an allocation")
 			}
+		case exists && stopped:
+			// Its stop was recorded, but the leader before may have lost the lead before it
+			// stopped the job.
+			e.after = append(e.after, func() { e.stopJob(jobID, ref) })
 		case exists:
 			// Adopted: the watch reports how it fares.
+		case stopped:
+			// Stopped before its job was registered, or the job is gone: it ends as its stop
+			// says.
+			e.failTry(ref, "")
 		case ref.task.ti.State == scheduler.Queued:
 			e.log.Info("submitting a try recorded but not registered", "job_id", jobID)
 			e.after = append(e.after, func() { e.submit(ref) })

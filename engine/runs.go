@@ -26,7 +26,7 @@ const maxBackfill = 1000
 // from tis (missing ones start in state None).
 func newRun(rec state.Run, def *spec.DAG, tis map[string]*state.TaskInstance) *run {
 	r := &run{rec: rec, def: def, tasks: map[string]*task{}, down: map[string][]string{}}
-	r.order = topoOrder(def.Tasks)
+	r.order = spec.TopoOrder(def.Tasks)
 	for _, t := range def.Tasks {
 		for _, up := range t.DependsOn {
 			r.down[up] = append(r.down[up], t.Name)
@@ -38,42 +38,6 @@ func newRun(rec state.Run, def *spec.DAG, tis map[string]*state.TaskInstance) *r
 		r.tasks[t.Name] = ti
 	}
 	return r
-}
-
-// topoOrder returns tasks with every task after those it depends on, ties by name.
-func topoOrder(tasks []*spec.Task) []*spec.Task {
-	indeg := map[string]int{}
-	down := map[string][]*spec.Task{}
-	byName := map[string]*spec.Task{}
-	for _, t := range tasks {
-		byName[t.Name] = t
-	}
-	for _, t := range tasks {
-		for _, up := range t.DependsOn {
-			if byName[up] != nil {
-				indeg[t.Name]++
-				down[up] = append(down[up], t)
-			}
-		}
-	}
-	var ready, out []*spec.Task
-	for _, t := range tasks {
-		if indeg[t.Name] == 0 {
-			ready = append(ready, t)
-		}
-	}
-	for len(ready) > 0 {
-		sort.Slice(ready, func(i, j int) bool { return ready[i].Name < ready[j].Name })
-		t := ready[0]
-		ready = ready[1:]
-		out = append(out, t)
-		for _, d := range down[t.Name] {
-			if indeg[d.Name]--; indeg[d.Name] == 0 {
-				ready = append(ready, d)
-			}
-		}
-	}
-	return out
 }
 
 // sortedRuns returns the runs not finished, oldest logical date first.
@@ -210,8 +174,8 @@ func (e *engine) scheduleRuns() {
 //
 // The backlog starts at the end of its latest scheduled run's interval, or at its start date.
 // Catch-up "all" takes the first interval owed, "latest" the last one; "none" takes the last
-// one too, but only intervals starting after the DAG was created or last unpaused, so nothing
-// that ended before then runs.
+// one too, but only from the interval under way when the DAG was created or last unpaused, so
+// nothing that ended before then runs and that interval is the first to run.
 func (e *engine) nextInterval(d *dagInfo) (schedule.Interval, bool) {
 	from := d.def.StartDate
 	if c, ok := e.cursor[d.def.Name]; ok && c.After(from) {
@@ -223,8 +187,10 @@ func (e *engine) nextInterval(d *dagInfo) (schedule.Interval, bool) {
 		if p, ok := e.paused[d.def.Name]; ok && p.At.After(since) {
 			since = p.At
 		}
-		if since.After(from) {
-			from = since
+		// Without a tick between from and since, the first interval starts after since
+		// anyway.
+		if tick, ok := d.sched.LastAtOrBefore(since, from); ok {
+			from = tick
 		}
 		policy = spec.CatchupLatest
 	}
@@ -239,25 +205,32 @@ func (e *engine) nextInterval(d *dagInfo) (schedule.Interval, bool) {
 }
 
 // finishRun records that every task of run r is finished, and drops runs beyond KeepRuns.
-//
-// As in Airflow, the run failed when one of its leaf tasks (those nothing depends on) failed
-// or did not run because an upstream task failed; otherwise it succeeded.
 func (e *engine) finishRun(r *run) {
-	r.rec.State = state.RunSuccess
-	for _, t := range r.def.Tasks {
-		if len(r.down[t.Name]) > 0 {
-			continue
-		}
-		if s := r.tasks[t.Name].ti.State; s == scheduler.Failed || s == scheduler.UpstreamFailed {
-			r.rec.State = state.RunFailed
-		}
-	}
+	r.rec.State = r.outcome()
 	r.rec.EndedAt = e.now
 	e.markRun(r)
 	delete(e.runs, runKey{r.rec.DAG, r.rec.ID})
 	e.m.runFinished(r.rec.State)
 	e.log.Info("run finished", "dag", r.rec.DAG, "run_id", r.rec.ID, "state", r.rec.State)
 	e.addDone(r.rec)
+}
+
+// outcome returns how run r ended, every task being finished. As in Airflow, it failed when
+// one of its leaf tasks (those nothing depends on) failed or did not run because an upstream
+// task failed; otherwise it succeeded. A canceled run failed.
+func (r *run) outcome() state.RunState {
+	if !r.rec.CanceledAt.IsZero() {
+		return state.RunFailed
+	}
+	for _, t := range r.def.Tasks {
+		if len(r.down[t.Name]) > 0 {
+			continue
+		}
+		if s := r.tasks[t.Name].ti.State; s == scheduler.Failed || s == scheduler.UpstreamFailed {
+			return state.RunFailed
+		}
+	}
+	return state.RunSuccess
 }
 
 // addDone remembers a finished run and deletes the oldest beyond KeepRuns, except a DAG's
@@ -325,8 +298,13 @@ func (e *engine) carryOut(req *state.Request) error {
 		created, err = e.backfill(req)
 	case state.RequestClear:
 		err = e.clear(req)
+	case state.RequestMark:
+		err = e.mark(req)
+	case state.RequestCancel:
+		err = e.cancel(req)
 	default:
-		err = fmt.Errorf("unknown request kind %q; this server carries out %q, %q and %q", req.Kind, state.RequestTrigger, state.RequestBackfill, state.RequestClear)
+		err = fmt.Errorf("unknown request kind %q; this server carries out %s", req.Kind,
+			quoteList([]string{state.RequestTrigger, state.RequestBackfill, state.RequestClear, state.RequestMark, state.RequestCancel}))
 	}
 	if err != nil {
 		res.Error = err.Error()
@@ -466,54 +444,128 @@ func (e *engine) hasLogicalDate(dag string, date time.Time) bool {
 	return false
 }
 
-// clear resets a task instance of a run, and with Downstream every task after it, so each
-// runs again with a new try. A finished run runs again; an attempt in flight is stopped first.
-func (e *engine) clear(req *state.Request) error {
-	r := e.runs[runKey{req.DAG, req.RunID}]
-	if r == nil {
-		if !e.exists(req.DAG, req.RunID) {
-			return fmt.Errorf("DAG %q has no run %q", req.DAG, req.RunID)
-		}
-		ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
-		rec, err := e.store.RunRecord(ctx, req.DAG, req.RunID)
-		cancel()
-		if err != nil {
-			return err
-		}
-		def, err := e.version(rec.Run.DAG, rec.Run.Version)
-		if err != nil {
-			return err
-		}
-		r = newRun(rec.Run, def, rec.Tasks)
+// requestRun returns the run a request names: the engine's own while it is not finished,
+// else as stored.
+func (e *engine) requestRun(req *state.Request) (*run, error) {
+	if r := e.runs[runKey{req.DAG, req.RunID}]; r != nil {
+		return r, nil
 	}
-	if r.tasks[req.Task] == nil {
-		names := make([]string, 0, len(r.tasks))
-		for n := range r.tasks {
-			names = append(names, n)
+	if !e.exists(req.DAG, req.RunID) {
+		return nil, e.noRun(req.DAG, req.RunID)
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
+	rec, err := e.store.RunRecord(ctx, req.DAG, req.RunID)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	def, err := e.version(rec.Run.DAG, rec.Run.Version)
+	if err != nil {
+		return nil, err
+	}
+	return newRun(rec.Run, def, rec.Tasks), nil
+}
+
+// noRun returns the error about a run DAG dag does not have, naming its latest runs.
+func (e *engine) noRun(dag, id string) error {
+	type known struct {
+		id   string
+		date time.Time
+	}
+	var runs []known
+	for k, r := range e.runs {
+		if k.dag == dag {
+			runs = append(runs, known{k.id, r.rec.LogicalDate})
+		}
+	}
+	for _, d := range e.done[dag] {
+		runs = append(runs, known{d.id, d.logicalDate})
+	}
+	if len(runs) == 0 {
+		return fmt.Errorf("DAG %q has no run %q; it has no runs at all: check the DAG name", dag, id)
+	}
+	sort.Slice(runs, func(i, j int) bool {
+		if !runs[i].date.Equal(runs[j].date) {
+			return runs[i].date.After(runs[j].date)
+		}
+		return runs[i].id > runs[j].id
+	})
+	const shown = 5
+	ids := make([]string, 0, shown)
+	for _, r := range runs[:min(len(runs), shown)] {
+		ids = append(ids, r.id)
+	}
+	return fmt.Errorf("DAG %q has no run %q; its latest runs are %s", dag, id, quoteList(ids))
+}
+
+// targets returns task name of run r, and with downstream every task after it, upstream
+// first; an error naming r's tasks when it has none of that name.
+func (r *run) targets(name string, downstream bool) ([]string, error) {
+	if r.tasks[name] == nil {
+		names := make([]string, 0, len(r.order))
+		for _, t := range r.order {
+			names = append(names, t.Name)
 		}
 		sort.Strings(names)
-		return fmt.Errorf("run %q of DAG %q has no task %q; it has %s", req.RunID, req.DAG, req.Task, quoteList(names))
+		return nil, fmt.Errorf("run %q of DAG %q has no task %q; it has %s", r.rec.ID, r.rec.DAG, name, quoteList(names))
 	}
-	targets := []string{req.Task}
-	if req.Downstream {
-		seen := map[string]bool{req.Task: true}
-		for i := 0; i < len(targets); i++ {
-			for _, d := range r.down[targets[i]] {
-				if !seen[d] {
-					seen[d] = true
-					targets = append(targets, d)
-				}
+	if !downstream {
+		return []string{name}, nil
+	}
+	seen := map[string]bool{name: true}
+	for _, d := range r.downstream(name) {
+		seen[d] = true
+	}
+	var out []string
+	for _, t := range r.order {
+		if seen[t.Name] {
+			out = append(out, t.Name)
+		}
+	}
+	return out, nil
+}
+
+// downstream returns every task after task name of run r, in no particular order.
+func (r *run) downstream(name string) []string {
+	var out []string
+	seen := map[string]bool{name: true}
+	for next := []string{name}; len(next) > 0; next = next[1:] {
+		for _, d := range r.down[next[0]] {
+			if !seen[d] {
+				seen[d] = true
+				out = append(out, d)
+				next = append(next, d)
 			}
 		}
 	}
+	return out
+}
+
+// clear resets a task instance of a run, and with Downstream every task after it, so each
+// runs again with a new try and its retries. A finished run runs again, and a canceled one is
+// no longer canceled; a try in flight is stopped first.
+func (e *engine) clear(req *state.Request) error {
+	r, err := e.requestRun(req)
+	if err != nil {
+		return err
+	}
+	targets, err := r.targets(req.Task, req.Downstream)
+	if err != nil {
+		return err
+	}
 	for _, name := range targets {
 		t := r.tasks[name]
+		t.ti.ClearedTries = len(t.ti.Tries)
 		if cur := t.ti.Current(); cur != nil && e.jobs[cur.JobID] != nil {
-			e.stop(r, t, "cleared")
+			e.stop(r, t, state.Stop{Reason: "cleared"})
 			continue
 		}
 		t.ti.State, t.ti.RetryAt = scheduler.None, time.Time{}
 		e.markTask(r, t)
+	}
+	if !r.rec.CanceledAt.IsZero() {
+		r.rec.CanceledAt = time.Time{}
+		e.markRun(r)
 	}
 	if r.rec.State.Finished() {
 		r.rec.State, r.rec.EndedAt = state.RunRunning, time.Time{}
@@ -521,6 +573,90 @@ func (e *engine) clear(req *state.Request) error {
 		e.runs[runKey{r.rec.DAG, r.rec.ID}] = r
 		list := e.done[r.rec.DAG]
 		e.done[r.rec.DAG] = slices.DeleteFunc(list, func(d doneRun) bool { return d.id == r.rec.ID })
+	}
+	return nil
+}
+
+// mark sets a task instance of a run, and with Downstream every task after it, to success or
+// failed, as Airflow's "mark success" and "mark failed" do. A try in flight is stopped first
+// and ends in that state, without a retry.
+//
+// In a run not finished (nor canceled), the tasks after it that did not run because of its
+// state (upstream_failed or skipped) are decided again, so marking a failed task success lets
+// them run. A finished run stays finished, with its outcome computed again from its leaves:
+// clear the tasks that should run.
+func (e *engine) mark(req *state.Request) error {
+	to := scheduler.State(req.State)
+	if to != scheduler.Success && to != scheduler.Failed {
+		return fmt.Errorf("mark task %q of run %q of DAG %q as %q: want success or failed", req.Task, req.RunID, req.DAG, req.State)
+	}
+	r, err := e.requestRun(req)
+	if err != nil {
+		return err
+	}
+	targets, err := r.targets(req.Task, req.Downstream)
+	if err != nil {
+		return err
+	}
+	for _, name := range targets {
+		t := r.tasks[name]
+		if cur := t.ti.Current(); cur != nil && e.jobs[cur.JobID] != nil {
+			e.stop(r, t, state.Stop{Reason: "marked " + req.State, State: to})
+			continue
+		}
+		t.ti.State, t.ti.RetryAt = to, time.Time{}
+		e.markTask(r, t)
+	}
+	if r.rec.State.Finished() {
+		if out := r.outcome(); out != r.rec.State {
+			r.rec.State = out
+			e.markRun(r)
+		}
+		return nil
+	}
+	if !r.rec.CanceledAt.IsZero() {
+		return nil // nothing more runs in it
+	}
+	for _, name := range r.downstream(req.Task) {
+		t := r.tasks[name]
+		if len(t.ti.Tries) == 0 && (t.ti.State == scheduler.UpstreamFailed || t.ti.State == scheduler.Skipped) {
+			t.ti.State = scheduler.None
+			e.markTask(r, t)
+		}
+	}
+	return nil
+}
+
+// cancel stops a run that is not finished: its tries in flight are stopped and fail, its
+// tasks waiting for a retry fail, those not started are skipped, and the run fails once
+// nothing is in flight.
+func (e *engine) cancel(req *state.Request) error {
+	r, err := e.requestRun(req)
+	if err != nil {
+		return err
+	}
+	if r.rec.State.Finished() {
+		return fmt.Errorf("run %q of DAG %q already finished (%s); clear a task to run it again", req.RunID, req.DAG, r.rec.State)
+	}
+	r.rec.CanceledAt = e.now
+	e.markRun(r)
+	inFlight := false
+	for _, ts := range r.order {
+		t := r.tasks[ts.Name]
+		switch cur := t.ti.Current(); {
+		case cur != nil && e.jobs[cur.JobID] != nil:
+			e.stop(r, t, state.Stop{Reason: "canceled", State: scheduler.Failed})
+			inFlight = true
+		case t.ti.State == scheduler.UpForRetry:
+			t.ti.State, t.ti.RetryAt = scheduler.Failed, time.Time{}
+			e.markTask(r, t)
+		case !t.ti.State.Finished():
+			t.ti.State = scheduler.Skipped
+			e.markTask(r, t)
+		}
+	}
+	if !inFlight {
+		e.finishRun(r)
 	}
 	return nil
 }

@@ -46,8 +46,8 @@ func (e *engine) evaluate(r *run) {
 			}
 		case scheduler.Running:
 			cur := ti.ti.Current()
-			if limit := time.Duration(t.Timeout); limit > 0 && ti.stopping == "" && !cur.StartedAt.IsZero() && e.now.Sub(cur.StartedAt) >= limit {
-				e.stop(r, ti, timeoutMessage(t))
+			if limit := time.Duration(t.Timeout); limit > 0 && cur.Stop == nil && !cur.StartedAt.IsZero() && e.now.Sub(cur.StartedAt) >= limit {
+				e.stop(r, ti, state.Stop{Reason: timeoutMessage(t), Retry: true})
 			}
 		}
 		if ti.ti.State.Finished() {
@@ -171,19 +171,23 @@ func (e *engine) submit(ref *jobRef) {
 	}
 	jobID := e.exec.JobID(a)
 	e.spawn(func() {
-		select {
-		case e.sem <- struct{}{}:
-		case <-e.ctx.Done():
+		if !e.acquire(e.calls) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
 		registered, err := e.exec.Submit(ctx, a)
 		cancel()
-		<-e.sem
+		release(e.calls)
 		at := time.Now().UTC()
 		e.report(func() error {
 			if e.jobs[jobID] != ref {
-				return nil // finished, stopped or superseded meanwhile
+				if registered {
+					// The try was stopped and ended before its job existed (a stop finds no
+					// job to stop): stop the job now, so that nothing runs untracked.
+					e.log.Info("stopping the job of a try that ended while it was registered", "job_id", jobID)
+					e.stopJob(jobID, nil)
+				}
+				return nil
 			}
 			switch {
 			case errors.Is(err, nomadexec.ErrInvalidAttempt):
@@ -191,14 +195,10 @@ func (e *engine) submit(ref *jobRef) {
 			case err != nil:
 				e.m.apiError("nomad")
 				e.log.Warn("submit job failed, retrying", "job_id", jobID, "error", err)
-				e.spawn(func() {
-					sleep(e.ctx, retryWait)
-					e.report(func() error {
-						if e.jobs[jobID] == ref && ref.task.stopping == "" {
-							e.submit(ref)
-						}
-						return nil
-					})
+				e.retryLater(func() {
+					if e.jobs[jobID] == ref && ref.task.ti.Current().Stop == nil {
+						e.submit(ref)
+					}
 				})
 			case registered:
 				e.m.registered(ref, at)
@@ -245,12 +245,11 @@ func (e *engine) onAlloc(u nomadexec.AllocUpdate) {
 	}
 }
 
-// fetchLogs reads the tail of an allocation's output; nil when Nomad no longer has it.
+// fetchLogs reads the tail of an allocation's output; nil when Nomad no longer has it, or did
+// not give it in logAttempts reads.
 func (e *engine) fetchLogs(allocID string) *state.Logs {
-	ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
-	defer cancel()
 	// One byte more than kept tells whether the output was longer.
-	stdout, stderr, err := e.exec.Logs(ctx, allocID, e.cfg.LogTail+1)
+	stdout, stderr, err := e.readLogs(allocID, e.cfg.LogTail+1)
 	if err != nil {
 		if !errors.Is(err, nomadexec.ErrNotFound) {
 			e.m.apiError("nomad")
@@ -268,8 +267,32 @@ func (e *engine) fetchLogs(allocID string) *state.Logs {
 	return l
 }
 
+// readLogs reads the last max bytes of an allocation's stdout and stderr, again after a Nomad
+// error, waiting logBackoff, then twice as long each time, up to logAttempts reads.
+func (e *engine) readLogs(allocID string, max int) (stdout, stderr []byte, err error) {
+	wait := logBackoff
+	for n := 1; ; n++ {
+		if !e.acquire(e.logCalls) {
+			return nil, nil, e.ctx.Err()
+		}
+		ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
+		stdout, stderr, err = e.exec.Logs(ctx, allocID, max)
+		cancel()
+		release(e.logCalls)
+		if err == nil || errors.Is(err, nomadexec.ErrNotFound) || n == logAttempts {
+			return stdout, stderr, err
+		}
+		e.m.apiError("nomad")
+		e.log.Debug("read logs failed, retrying", "alloc_id", allocID, "wait", wait, "error", err)
+		sleep(e.ctx, wait)
+		wait *= 2
+	}
+}
+
 // finishTry records the outcome of ref's try: from its allocation st, or failed with msg when
-// there is none. A failed try is retried after its delay while the task has retries left.
+// there is none. A failed try is retried after its delay while the task has retries left,
+// counted, as the delay is, from its last clear. A try whose job the scheduler stopped ends as
+// its Stop says.
 func (e *engine) finishTry(ref *jobRef, st *nomadexec.AllocStatus, logs *state.Logs, msg string) {
 	r, t := ref.run, ref.task
 	cur := t.ti.Current()
@@ -280,7 +303,7 @@ func (e *engine) finishTry(ref *jobRef, st *nomadexec.AllocStatus, logs *state.L
 	success := false
 	if st != nil {
 		success = st.ClientStatus == nomadapi.AllocClientStatusComplete && !st.Failed &&
-			st.DesiredStatus == nomadapi.AllocDesiredStatusRun && (!st.Exited || st.ExitCode == 0) && t.stopping == ""
+			st.DesiredStatus == nomadapi.AllocDesiredStatusRun && (!st.Exited || st.ExitCode == 0) && cur.Stop == nil
 		cur.AllocID, cur.Node = st.AllocID, st.NodeName
 		if cur.StartedAt.IsZero() && !st.StartedAt.IsZero() {
 			cur.StartedAt = st.StartedAt.UTC()
@@ -292,11 +315,13 @@ func (e *engine) finishTry(ref *jobRef, st *nomadexec.AllocStatus, logs *state.L
 			code := st.ExitCode
 			cur.ExitCode = &code
 		}
-		msg = outcomeMessage(t, cur, st)
+		msg = outcomeMessage(st)
+	}
+	if cur.Stop != nil {
+		msg = cur.Stop.Reason
 	}
 	cur.EndedAt, cur.Message = now, msg
-	cleared := t.stopping == "cleared"
-	t.stopping, t.finishing = "", false
+	t.finishing = false
 	delete(e.jobs, cur.JobID)
 	e.purges = append(e.purges, purge{jobID: cur.JobID, at: time.Now().Add(e.cfg.PurgeAfter)})
 	if logs != nil {
@@ -309,13 +334,16 @@ func (e *engine) finishTry(ref *jobRef, st *nomadexec.AllocStatus, logs *state.L
 		}
 	}
 	switch {
+	case cur.Stop != nil && !cur.Stop.Retry:
+		cur.State, t.ti.State = scheduler.Failed, cur.Stop.State
+		if cur.Stop.State == scheduler.Success {
+			cur.State = scheduler.Success
+		}
 	case success:
 		cur.State, t.ti.State = scheduler.Success, scheduler.Success
-	case cleared:
-		cur.State, t.ti.State = scheduler.Failed, scheduler.None
-	case scheduler.CanRetry(t.spec, cur.Try):
+	case scheduler.CanRetry(t.spec, t.ti.TriesSinceClear()):
 		cur.State, t.ti.State = scheduler.Failed, scheduler.UpForRetry
-		t.ti.RetryAt = now.Add(scheduler.RetryDelay(t.spec, cur.Try+1))
+		t.ti.RetryAt = now.Add(scheduler.RetryDelay(t.spec, t.ti.TriesSinceClear()+1))
 	default:
 		cur.State, t.ti.State = scheduler.Failed, scheduler.Failed
 	}
@@ -325,15 +353,9 @@ func (e *engine) finishTry(ref *jobRef, st *nomadexec.AllocStatus, logs *state.L
 }
 
 // outcomeMessage says, for people, how a try with allocation st ended.
-func outcomeMessage(t *task, cur *state.Try, st *nomadexec.AllocStatus) string {
+func outcomeMessage(st *nomadexec.AllocStatus) string {
 	switch {
-	case t.stopping != "":
-		return t.stopping
 	case st.DesiredStatus != nomadapi.AllocDesiredStatusRun:
-		// Stopped by a leader before this one: for a timeout when the timeout has passed.
-		if limit := time.Duration(t.spec.Timeout); limit > 0 && !cur.StartedAt.IsZero() && st.FinishedAt.Sub(cur.StartedAt) >= limit {
-			return timeoutMessage(t.spec)
-		}
 		return "stopped outside dagflow (" + st.DesiredStatus + ")"
 	case st.ClientStatus == nomadapi.AllocClientStatusLost:
 		return "allocation lost: its Nomad node went away"
@@ -343,41 +365,66 @@ func outcomeMessage(t *task, cur *state.Try, st *nomadexec.AllocStatus) string {
 	return st.Message
 }
 
-// stop stops the job of task t's try in flight, for reason; the outcome follows from the
+// stop stops the job of task t's try in flight, as order says. The order is recorded on the
+// try first, and the job stopped once that is written; the outcome follows from the
 // allocation's end, or, for a job stopped before it had an allocation, from the stop itself.
-func (e *engine) stop(r *run, t *task, reason string) {
+// A stop already under way takes the new order: the latest request decides.
+func (e *engine) stop(r *run, t *task, order state.Stop) {
 	cur := t.ti.Current()
 	ref := e.jobs[cur.JobID]
 	if ref == nil {
 		return
 	}
-	t.stopping = reason
-	jobID := cur.JobID
-	e.log.Info("stopping try", "dag", r.rec.DAG, "run_id", r.rec.ID, "task", t.spec.Name, "try", cur.Try, "reason", reason)
-	e.after = append(e.after, func() {
-		e.spawn(func() {
-			ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
-			defer cancel()
-			err := e.exec.Stop(ctx, jobID)
-			var st *nomadexec.JobStatus
-			if err == nil {
-				st, err = e.exec.Status(ctx, jobID)
+	underWay := cur.Stop != nil
+	cur.Stop = &order
+	e.markTask(r, t)
+	e.log.Info("stopping try", "dag", r.rec.DAG, "run_id", r.rec.ID, "task", t.spec.Name, "try", cur.Try, "reason", order.Reason)
+	if !underWay {
+		jobID := cur.JobID
+		e.after = append(e.after, func() { e.stopJob(jobID, ref) })
+	}
+}
+
+// stopJob stops job jobID in a helper, again after a Nomad error while it runs ref's try.
+// When the job had no allocation, nothing will report its end, so the try ends with the stop.
+// A nil ref stops a job no try follows, once, and purges it after PurgeAfter.
+func (e *engine) stopJob(jobID string, ref *jobRef) {
+	e.spawn(func() {
+		if !e.acquire(e.calls) {
+			return
+		}
+		ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
+		err := e.exec.Stop(ctx, jobID)
+		var st *nomadexec.JobStatus
+		if err == nil && ref != nil {
+			st, err = e.exec.Status(ctx, jobID)
+		}
+		cancel()
+		release(e.calls)
+		e.report(func() error {
+			if err != nil {
+				e.m.apiError("nomad")
 			}
-			e.report(func() error {
-				if e.jobs[jobID] != ref {
-					return nil
-				}
+			switch {
+			case ref == nil:
 				if err != nil {
-					e.m.apiError("nomad")
-					e.log.Warn("stop job failed; trying again", "job_id", jobID, "error", err)
-					t.stopping = "" // evaluate, or the next clear, stops it again
+					e.log.Warn("stop job failed; it runs no try: stop it with nomad job stop", "job_id", jobID, "error", err)
 					return nil
 				}
-				if len(st.Allocs) == 0 {
-					e.finishTry(ref, nil, nil, reason)
-				}
-				return nil
-			})
+				e.purges = append(e.purges, purge{jobID: jobID, at: time.Now().Add(e.cfg.PurgeAfter)})
+			case e.jobs[jobID] != ref:
+				// The try ended meanwhile.
+			case err != nil:
+				e.log.Warn("stop job failed, retrying", "job_id", jobID, "error", err)
+				e.retryLater(func() {
+					if e.jobs[jobID] == ref {
+						e.stopJob(jobID, ref)
+					}
+				})
+			case len(st.Allocs) == 0:
+				e.finishTry(ref, nil, nil, "")
+			}
+			return nil
 		})
 	})
 }

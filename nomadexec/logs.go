@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	nomadapi "github.com/hashicorp/nomad/api"
@@ -17,56 +19,101 @@ import (
 // a UTF-8 sequence. The logs of a task that never started (a driver failure, an allocation
 // stopped while pending) are empty, not an error. max below 1 reads nothing.
 //
+// The logs are read through the Nomad agent the Executor's client talks to, which forwards
+// the read to the allocation's node, over the client's own connections. (The Nomad API's
+// AllocFS dials the node with a new HTTP client per call, whose keep-alive connections stay
+// open after the read: a few hundred reads in a row pass Nomad's limit of connections per
+// client address, and Nomad then refuses every call of the address with HTTP 429.)
+//
 // Errors wrap ErrNotFound when Nomad no longer has the allocation or its logs (the servers or
-// its node garbage-collected it), else ErrNomad (the node holding the allocation may be down).
+// its node garbage-collected it), else ErrNomad (the node holding the allocation may be down,
+// or Nomad refused the call for now: reading again later may work).
 func (e *Executor) Logs(ctx context.Context, allocID string, max int) (stdout, stderr []byte, err error) {
 	if max < 1 {
 		return nil, nil, nil
 	}
-	alloc, _, err := e.client.Allocations().Info(allocID, (&nomadapi.QueryOptions{Namespace: allNamespaces}).WithContext(ctx))
+	alloc, err := e.allocation(ctx, allocID)
 	if err != nil {
-		if isNotFound(err) {
-			return nil, nil, fmt.Errorf("get allocation %s: %w", allocID, ErrNotFound)
-		}
-		return nil, nil, fmt.Errorf("get allocation %s: %w: %w", allocID, ErrNomad, err)
-	}
-	if stdout, err = e.logTail(ctx, alloc, "stdout", max); err != nil {
 		return nil, nil, err
 	}
-	if stderr, err = e.logTail(ctx, alloc, "stderr", max); err != nil {
+	tail := func(logType string) ([]byte, error) {
+		buf, err := e.readLog(ctx, alloc, logType, "end", int64(max), -1)
+		if len(buf) > max {
+			buf = buf[len(buf)-max:]
+		}
+		return buf, err
+	}
+	if stdout, err = tail("stdout"); err != nil {
+		return nil, nil, err
+	}
+	if stderr, err = tail("stderr"); err != nil {
 		return nil, nil, err
 	}
 	return stdout, stderr, nil
 }
 
-// logTail reads the last max bytes of one of the task's logs ("stdout" or "stderr").
-func (e *Executor) logTail(ctx context.Context, alloc *nomadapi.Allocation, logType string, max int) ([]byte, error) {
-	cancel := make(chan struct{})
-	defer close(cancel)
-	q := (&nomadapi.QueryOptions{Namespace: alloc.Namespace}).WithContext(ctx)
-	frames, errs := e.client.AllocFS().Logs(alloc, false, TaskName, logType, "end", int64(max), cancel, q)
-	var buf []byte
-	for {
-		select {
-		case f, ok := <-frames:
-			if !ok {
-				if len(buf) > max {
-					buf = buf[len(buf)-max:]
-				}
-				return buf, nil
-			}
-			buf = append(buf, f.Data...)
-		case err := <-errs:
-			var ue nomadapi.UnexpectedResponseError
-			if errors.As(err, &ue) && ue.StatusCode() == http.StatusNotFound {
-				// The client answers 404 before the task started, and when it no longer
-				// has the allocation (garbage-collected on the node).
-				if strings.Contains(ue.Body(), "not started") {
-					return nil, nil
-				}
-				return nil, fmt.Errorf("read %s of allocation %s: %w: %w", logType, alloc.ID, ErrNotFound, err)
-			}
-			return nil, fmt.Errorf("read %s of allocation %s: %w: %w", logType, alloc.ID, ErrNomad, err)
-		}
+// ReadLog returns up to limit bytes of the task's stdout or stderr (logType) in allocation
+// allocID, from byte offset on, and the offset after what it returned: passing that offset to
+// the next call follows a live log. It reads as Logs does, with the same errors.
+func (e *Executor) ReadLog(ctx context.Context, allocID, logType string, offset int64, limit int) ([]byte, int64, error) {
+	if logType != "stdout" && logType != "stderr" {
+		return nil, offset, fmt.Errorf("log type %q: want stdout or stderr", logType)
 	}
+	alloc, err := e.allocation(ctx, allocID)
+	if err != nil {
+		return nil, offset, err
+	}
+	buf, err := e.readLog(ctx, alloc, logType, "start", offset, int64(limit))
+	if err != nil {
+		return nil, offset, err
+	}
+	return buf, offset + int64(len(buf)), nil
+}
+
+// allocation reads allocation id in whichever namespace it is.
+func (e *Executor) allocation(ctx context.Context, id string) (*nomadapi.Allocation, error) {
+	alloc, _, err := e.client.Allocations().Info(id, (&nomadapi.QueryOptions{Namespace: allNamespaces}).WithContext(ctx))
+	if err != nil {
+		if isNotFound(err) {
+			return nil, fmt.Errorf("get allocation %s: %w", id, ErrNotFound)
+		}
+		return nil, fmt.Errorf("get allocation %s: %w: %w", id, ErrNomad, err)
+	}
+	return alloc, nil
+}
+
+// readLog reads one of the task's logs ("stdout" or "stderr") from offset bytes after origin
+// ("start" or "end"), at most limit bytes (all when limit < 0).
+func (e *Executor) readLog(ctx context.Context, alloc *nomadapi.Allocation, logType, origin string, offset, limit int64) ([]byte, error) {
+	q := (&nomadapi.QueryOptions{Namespace: alloc.Namespace, Params: map[string]string{
+		"task":   TaskName,
+		"type":   logType,
+		"origin": origin,
+		"offset": strconv.FormatInt(offset, 10),
+		"plain":  "true", // the bytes themselves, not JSON frames
+	}}).WithContext(ctx)
+	body, err := e.client.Raw().Response("/v1/client/fs/logs/"+alloc.ID, q)
+	if err != nil {
+		var ue nomadapi.UnexpectedResponseError
+		if errors.As(err, &ue) && ue.StatusCode() == http.StatusNotFound {
+			// The client answers 404 before the task started, and when it no longer
+			// has the allocation (garbage-collected on the node).
+			if strings.Contains(ue.Body(), "not started") {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("read %s of allocation %s: %w: %w", logType, alloc.ID, ErrNotFound, err)
+		}
+		return nil, fmt.Errorf("read %s of allocation %s: %w: %w", logType, alloc.ID, ErrNomad, err)
+	}
+	defer body.Close()
+	var r io.Reader = body
+	if limit >= 0 {
+		r = io.LimitReader(body, limit)
+	}
+	// Reading to the end before closing returns the connection to the client's pool.
+	buf, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("read %s of allocation %s: %w: %w", logType, alloc.ID, ErrNomad, err)
+	}
+	return buf, nil
 }

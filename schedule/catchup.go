@@ -92,11 +92,11 @@ func (s *Schedule) Catchup(policy string, from, until, now time.Time) (Backlog, 
 func (s *Schedule) lastOwed(first Interval, until, now time.Time) (Interval, bool) {
 	// end is the last tick at or before now that closes an interval starting at or after
 	// first.Start; start is the tick before it.
-	end, ok := s.lastAtOrBefore(now, first.End)
+	end, ok := s.LastAtOrBefore(now, first.End)
 	if !ok {
 		return Interval{}, false
 	}
-	start, ok := s.lastAtOrBefore(end.Add(-time.Nanosecond), first.Start)
+	start, ok := s.LastAtOrBefore(end.Add(-time.Nanosecond), first.Start)
 	if !ok {
 		return Interval{}, false
 	}
@@ -105,7 +105,7 @@ func (s *Schedule) lastOwed(first Interval, until, now time.Time) (Interval, boo
 	}
 	// The end date cuts the backlog short: the last interval owed starts at the last tick at
 	// or before until. It ends before start, which ends at or before now.
-	start, ok = s.lastAtOrBefore(until, first.Start)
+	start, ok = s.LastAtOrBefore(until, first.Start)
 	if !ok {
 		return Interval{}, false
 	}

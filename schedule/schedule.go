@@ -273,8 +273,13 @@ func (s *Schedule) atOrAfter(t time.Time) time.Time {
 	return s.Next(t.Add(-time.Nanosecond))
 }
 
-// lastAtOrBefore returns the last tick in [floor, t], and false if there is none.
-func (s *Schedule) lastAtOrBefore(t, floor time.Time) (time.Time, bool) {
+// LastAtOrBefore returns the last tick in [floor, t], and false if there is none: the start of
+// the interval under way at t, when it starts at or after floor.
+//
+// Cron ticks can only be found forwards, so the search steps forwards through ever larger
+// windows ending at t; floor (a start date, say) bounds it. The work is a small multiple of
+// the ticks in the last window, whatever the gap between ticks.
+func (s *Schedule) LastAtOrBefore(t, floor time.Time) (time.Time, bool) {
 	if t.Before(floor) {
 		return time.Time{}, false
 	}
@@ -286,8 +291,7 @@ func (s *Schedule) lastAtOrBefore(t, floor time.Time) (time.Time, bool) {
 		return tick, !tick.Before(floor)
 	}
 	// robfig cannot step backwards, so step forwards through ever larger windows ending at t
-	// until one holds a tick. The window grows by doubling, so the work is a small multiple of
-	// the ticks in the last window, whatever the gap between ticks.
+	// until one holds a tick; the window grows by doubling.
 	const maxWindow = 200 * 365 * 24 * time.Hour
 	for w := time.Hour; ; w *= 2 {
 		lo := t.Add(-w)

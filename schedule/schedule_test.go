@@ -322,3 +322,35 @@ func TestIntervals(t *testing.T) {
 		})
 	}
 }
+
+func TestLastAtOrBefore(t *testing.T) {
+	utc := time.UTC
+	floor := at(utc, 2026, 1, 1, 0, 0)
+	daily := mustParse(t, "0 2 * * *", utc, floor)
+	every := mustParse(t, "@every 90m", utc, at(utc, 2026, 1, 1, 0, 30))
+	tests := []struct {
+		name   string
+		s      *schedule.Schedule
+		t      time.Time
+		want   time.Time
+		wantOK bool
+	}{
+		{"cron between ticks", daily, at(utc, 2026, 1, 5, 13, 0), at(utc, 2026, 1, 5, 2, 0), true},
+		{"cron on a tick", daily, at(utc, 2026, 1, 5, 2, 0), at(utc, 2026, 1, 5, 2, 0), true},
+		{"cron just before a tick", daily, at(utc, 2026, 1, 5, 1, 59), at(utc, 2026, 1, 4, 2, 0), true},
+		{"cron years later", daily, at(utc, 2031, 6, 1, 0, 0), at(utc, 2031, 5, 31, 2, 0), true},
+		{"cron before the first tick after the floor", daily, at(utc, 2026, 1, 1, 1, 0), time.Time{}, false},
+		{"cron before the floor", daily, at(utc, 2025, 12, 31, 3, 0), time.Time{}, false},
+		{"every between ticks", every, at(utc, 2026, 1, 1, 3, 0), at(utc, 2026, 1, 1, 2, 0), true},
+		{"every on a tick", every, at(utc, 2026, 1, 1, 2, 0), at(utc, 2026, 1, 1, 2, 0), true},
+		{"every before its anchor", every, at(utc, 2026, 1, 1, 0, 10), time.Time{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := tt.s.LastAtOrBefore(tt.t, floor)
+			if ok != tt.wantOK || !got.Equal(tt.want) {
+				t.Errorf("LastAtOrBefore(%s) = %s, %v; want %s, %v", tt.t, got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}

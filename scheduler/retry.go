@@ -60,7 +60,8 @@ func doubled(d time.Duration, k int, limit time.Duration) time.Duration {
 
 // CanRetry reports whether a task t that failed on try try has a retry left. Tries are
 // numbered from 1, and a task with retries = N runs tries 1 to N+1, so the answer is
-// try <= N. A try below 1 counts as 1, and negative retries as 0.
+// try <= N. A try below 1 counts as 1, and negative retries as 0. The engine numbers tries
+// from a task instance's last clear here, so a clear gives it its retries back.
 func CanRetry(t *spec.Task, try int) bool {
 	return max(try, 1) <= t.Retries
 }

@@ -56,6 +56,7 @@ type Run struct {
 	CreatedAt         time.Time                  `json:"created_at"`
 	StartedAt         time.Time                  `json:"started_at,omitzero"`
 	EndedAt           time.Time                  `json:"ended_at,omitzero"`
+	CanceledAt        time.Time                  `json:"canceled_at,omitzero"` // set by a cancel: it ends failed once its tries in flight were stopped
 }
 
 // TaskInstance is one task of one run, with every try it has had.
@@ -66,6 +67,16 @@ type TaskInstance struct {
 	State   scheduler.State `json:"state"`
 	RetryAt time.Time       `json:"retry_at,omitzero"` // when UpForRetry: when the next try may start
 	Tries   []Try           `json:"tries,omitempty"`   // oldest first; Tries[i].Try == i+1
+
+	// ClearedTries is how many tries it had when it was last cleared. As in Airflow, a clear
+	// gives the task its retries again: they count from the tries after it.
+	ClearedTries int `json:"cleared_tries,omitempty"`
+}
+
+// TriesSinceClear returns how many tries it has had since it was last cleared (all of them
+// when it never was): what its retries are counted against.
+func (ti *TaskInstance) TriesSinceClear() int {
+	return len(ti.Tries) - ti.ClearedTries
 }
 
 // Try is one attempt of a task instance: one Nomad job.
@@ -82,6 +93,16 @@ type Try struct {
 	ExitCode    *int            `json:"exit_code,omitempty"`
 	Message     string          `json:"message,omitempty"` // why it ended as it did, for people
 	Logs        bool            `json:"logs,omitempty"`    // its output tail is stored
+	Stop        *Stop           `json:"stop,omitempty"`    // set when the scheduler stops its job, before it does
+}
+
+// Stop is why the scheduler stopped a try's job, and what becomes of its task instance once
+// the job ended. It is recorded before the job is stopped, so a leader taking over stops the
+// job if the one before did not get to it, and ends the try the same way.
+type Stop struct {
+	Reason string          `json:"reason"`          // the try's message: "timed out after 1m0s", "cleared", "canceled", ...
+	Retry  bool            `json:"retry,omitempty"` // the try failed like any other: retried if the task has retries left (a timeout)
+	State  scheduler.State `json:"state,omitempty"` // else the task instance's state: None after a clear, so it runs again
 }
 
 // Current returns the latest try, or nil before the first.
