@@ -439,3 +439,77 @@ func TestTokens(t *testing.T) {
 		t.Errorf("revoked token: %v", err)
 	}
 }
+
+// TestMarkAndCancel marks a failed task success and cancels a running run, through a standby.
+func TestMarkAndCancel(t *testing.T) {
+	t.Parallel()
+	c := testcluster.New(t, testcluster.Options{Instances: 2})
+	c.Apply(`
+dag "flaky" {
+  task "a" {
+    command = "/bin/false"
+  }
+  task "b" {
+    command    = "/bin/true"
+    depends_on = ["a"]
+  }
+}
+
+dag "long" {
+  task "sleep" {
+    command = "/bin/sleep"
+    args    = ["300"]
+  }
+  task "after" {
+    command    = "/bin/true"
+    depends_on = ["sleep"]
+  }
+}
+`)
+	ctx := context.Background()
+	standby := c.Client(1, c.Token(api.RoleOperator))
+	res, err := standby.DAGs().Trigger(ctx, "flaky", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.RunIDs[0]
+	c.WaitRun("flaky", id, 2*time.Minute, "failed", func(r *api.Run) bool { return r.State == "failed" })
+	var e *api.Error
+	if _, err := standby.Runs().Mark(ctx, "flaky", id, "a", &api.MarkRequest{State: "done"}); !errors.As(err, &e) || e.StatusCode != 400 || e.Fields[0].Field != "state" {
+		t.Errorf("bad mark state: %v", err)
+	}
+	if _, err := standby.Runs().Mark(ctx, "flaky", id, "a", &api.MarkRequest{State: "success", Downstream: true}); err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := standby.Runs().Info(ctx, "flaky", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Tasks[0].State != "success" || r.Tasks[1].State != "success" || r.State != "success" {
+		t.Errorf("after mark success with downstream: run %s, tasks %s %s", r.State, r.Tasks[0].State, r.Tasks[1].State)
+	}
+
+	res, err = standby.DAGs().Trigger(ctx, "long", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id = res.RunIDs[0]
+	r = c.WaitRun("long", id, 2*time.Minute, "running", func(r *api.Run) bool {
+		return len(r.Tasks[0].Tries) > 0 && r.Tasks[0].Tries[0].State == "running"
+	})
+	job := r.Tasks[0].Tries[0].JobID
+	if _, err := standby.Runs().Cancel(ctx, "long", id); err != nil {
+		t.Fatal(err)
+	}
+	r = c.WaitRun("long", id, time.Minute, "failed", func(r *api.Run) bool { return r.State == "failed" })
+	if r.Tasks[0].State != "failed" || r.Tasks[0].Tries[0].Message != "canceled" || r.Tasks[1].State != "skipped" {
+		t.Errorf("after cancel: %+v", r.Tasks)
+	}
+	j, _, err := c.Nomad.Jobs().Info(job, nil)
+	if err != nil || !*j.Stop {
+		t.Errorf("job %s after cancel: %v (err %v)", job, j, err)
+	}
+	if _, err := standby.Runs().Cancel(ctx, "long", id); !errors.As(err, &e) || e.StatusCode != 409 || !strings.Contains(e.Message, "already finished") {
+		t.Errorf("second cancel: %v", err)
+	}
+}
