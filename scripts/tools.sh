@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Installs the real consul and nomad binaries that `make dev` and the tests run, into ./bin.
+# Installs the real consul and nomad binaries that `make dev` and the tests run, into ./bin, and
+# the Chromium that the web UI tests drive headless.
 #
 # Neither has a Debian package and `go install module@version` refuses both (their go.mod files
 # replace their own submodules with folders that module zips leave out), so they are built from
 # the Go module proxy with those replaces dropped. A build takes minutes, so finished binaries are
 # kept in a per-user cache outside the work tree and reused by every clone on this machine.
 # Binaries already on PATH are used when their version matches.
+#
+# Chromium is Debian's package, installed with apt-get when no chromium is on PATH; the UI tests
+# find it on PATH (or at $DAGFLOW_CHROMIUM).
 set -euo pipefail
 
 CONSUL_VERSION=${CONSUL_VERSION:-1.22.0}
@@ -70,12 +74,35 @@ install() {
   log "$name v$(version_of "$name" "$bindir/$name") -> bin/$name"
 }
 
+# install_chromium installs Debian's chromium unless a chromium is on PATH already.
+install_chromium() {
+  local found
+  found=$(command -v chromium || command -v chromium-browser || true)
+  if [ -n "$found" ]; then
+    # Debian's wrapper script prints a harmless shell warning on stderr when run as root.
+    log "using $found ($("$found" --version 2>/dev/null | head -n 1))"
+    return
+  fi
+  command -v apt-get >/dev/null || { log "no chromium on PATH and no apt-get to install it: install Chromium, or set DAGFLOW_CHROMIUM for the UI tests"; exit 1; }
+  local sudo=()
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { log "installing chromium needs root: run apt-get install chromium as root"; exit 1; }
+    sudo=(sudo)
+  fi
+  log "installing Debian's chromium for the UI tests (apt-get, once per machine)"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium >/dev/null
+  log "$(chromium --version 2>/dev/null | head -n 1) -> $(command -v chromium)"
+}
+
 case "${1:-all}" in
   consul) install consul github.com/hashicorp/consul "$CONSUL_VERSION" ;;
   nomad) install nomad github.com/hashicorp/nomad "$NOMAD_VERSION" "-require=github.com/hashicorp/nomad/api@$NOMAD_API_VERSION" ;;
+  chromium) install_chromium ;;
   all)
     "$0" consul
     "$0" nomad
+    "$0" chromium
     ;;
-  *) log "usage: $0 [consul|nomad|all]"; exit 2 ;;
+  *) log "usage: $0 [consul|nomad|chromium|all]"; exit 2 ;;
 esac

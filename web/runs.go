@@ -146,9 +146,10 @@ func (s *Server) runInfo(w http.ResponseWriter, r *http.Request) {
 	}
 	out := api.Run{RunStub: runStub(rec), Params: rec.Run.Params, Tasks: []api.TaskInstance{}}
 	for _, t := range spec.TopoOrder(d.Tasks) {
+		// A task not scheduled yet has no instance; it is listed all the same, with no state.
 		ti := rec.Tasks[t.Name]
 		if ti == nil {
-			continue
+			ti = &state.TaskInstance{Task: t.Name}
 		}
 		deps := t.DependsOn
 		if deps == nil {

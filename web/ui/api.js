@@ -1,0 +1,137 @@
+// The dagflow HTTP API as the UI uses it. The token lives in sessionStorage (never a cookie) and
+// goes in the X-Dagflow-Token header of every request.
+
+const TOKEN_KEY = 'dagflow.token';
+
+// session is who is signed in: the token's secret, and its name and role once verified.
+export const session = {
+  token: sessionStorage.getItem(TOKEN_KEY) || '',
+  self: null,
+};
+
+const hooks = {
+  authFailed: () => {},
+  instanceRole: () => {},
+};
+
+// configure sets what happens when the server rejects the token (authFailed(message)) and when
+// a response says which role the instance has (instanceRole(role)).
+export function configure(h) {
+  Object.assign(hooks, h);
+}
+
+export function saveToken(token, self) {
+  session.token = token;
+  session.self = self;
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+export function forget() {
+  saveToken('', null);
+}
+
+// can reports whether the signed-in token's role allows what role needs.
+export function can(role) {
+  const rank = {viewer: 1, operator: 2, admin: 3};
+  return !!session.self && (rank[session.self.role] || 0) >= (rank[role] || 99);
+}
+
+// ApiError is a response outside 2xx, with the server's message and per-field problems.
+export class ApiError extends Error {
+  constructor(status, message, fields) {
+    super(message);
+    this.status = status;
+    this.fields = fields || [];
+  }
+}
+
+// request sends one request. Options: query (object), body (sent as JSON), token (overrides the
+// session's; the caller handles a rejection itself).
+export async function request(method, path, opts = {}) {
+  const headers = {Accept: 'application/json, text/plain'};
+  const own = Object.prototype.hasOwnProperty.call(opts, 'token');
+  const token = own ? opts.token : session.token;
+  if (token) headers['X-Dagflow-Token'] = token;
+  let body;
+  if (opts.body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    body = JSON.stringify(opts.body);
+  }
+  let url = path;
+  if (opts.query) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(opts.query)) {
+      if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+    }
+    const qs = q.toString();
+    if (qs) url += '?' + qs;
+  }
+  let resp;
+  try {
+    resp = await fetch(url, {method, headers, body, cache: 'no-store', credentials: 'omit', signal: opts.signal});
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    if (e instanceof TypeError && token && /[^\x21-\x7e]/.test(token)) {
+      throw new ApiError(0, 'a token has only printable ASCII characters; check what was pasted');
+    }
+    throw new ApiError(0, 'cannot reach the dagflow server (' + e.message + '); retrying');
+  }
+  const role = resp.headers.get('X-Dagflow-Role');
+  if (role) hooks.instanceRole(role);
+  if (resp.ok) return resp;
+  let msg = resp.status + ' ' + resp.statusText;
+  let fields = [];
+  try {
+    const b = await resp.json();
+    if (b && typeof b.error === 'string' && b.error) msg = b.error;
+    if (b && Array.isArray(b.fields)) fields = b.fields;
+  } catch (e) {
+    // not JSON: keep the status line
+  }
+  const err = new ApiError(resp.status, msg, fields);
+  // 401: no token; 403 on a token: revoked or mistyped. A 403 that is only about the role
+  // ("permission denied") is shown where the action was tried instead.
+  if (!own && (resp.status === 401 || (resp.status === 403 && !msg.startsWith('permission denied')))) {
+    hooks.authFailed(msg);
+  }
+  throw err;
+}
+
+// getJSON returns the parsed body and its text, which callers compare to skip re-rendering.
+export async function getJSON(path, query, opts = {}) {
+  const resp = await request('GET', path, {...opts, query});
+  const text = await resp.text();
+  return {data: JSON.parse(text), text, headers: resp.headers};
+}
+
+// post sends an action and returns {status, data}: 200 done, 202 queued (data.error says why).
+export async function post(path, body) {
+  const resp = await request('POST', path, {body: body === undefined ? {} : body});
+  let data = null;
+  if (resp.status !== 204) {
+    try {
+      data = await resp.json();
+    } catch (e) {
+      data = null;
+    }
+  }
+  return {status: resp.status, data};
+}
+
+const seg = encodeURIComponent;
+
+export const paths = {
+  self: () => '/v1/acl/token/self',
+  dags: () => '/v1/dags',
+  dag: (d) => '/v1/dags/' + seg(d),
+  runs: () => '/v1/runs',
+  run: (d, r) => '/v1/dags/' + seg(d) + '/runs/' + seg(r),
+  trigger: (d) => '/v1/dags/' + seg(d) + '/runs',
+  backfill: (d) => '/v1/dags/' + seg(d) + '/backfill',
+  pause: (d, paused) => '/v1/dags/' + seg(d) + (paused ? '/pause' : '/unpause'),
+  clear: (d, r, t) => paths.run(d, r) + '/tasks/' + seg(t) + '/clear',
+  mark: (d, r, t) => paths.run(d, r) + '/tasks/' + seg(t) + '/mark',
+  cancel: (d, r) => paths.run(d, r) + '/cancel',
+  logs: (d, r, t, n) => paths.run(d, r) + '/tasks/' + seg(t) + '/tries/' + seg(n) + '/logs',
+};

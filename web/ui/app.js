@@ -1,0 +1,225 @@
+// dagflow's web UI: a single page, hash-routed, that polls the API of the instance serving it.
+//
+//   #/dags                                      the DAG list
+//   #/dags/NAME[/graph|grid|runs|source|trigger] a DAG
+//   #/dags/NAME/runs/RUN                        a run
+//   #/dags/NAME/runs/RUN/tasks/TASK/tries/N     a try and its output
+//
+// Each view has refresh(), which reads the API and redraws what changed; the app calls it every
+// POLL_MS while the tab is visible, so the page follows the scheduler without reloading.
+
+import {h} from './dom.js';
+import {ApiError, configure, forget, getJSON, paths, saveToken, session} from './api.js';
+import {dagsView} from './dags.js';
+import {dagView} from './dag.js';
+import {runView} from './run.js';
+import {tryView} from './try.js';
+
+const POLL_MS = 1500;
+
+const main = document.getElementById('main');
+const banner = h('div', {class: 'banner', id: 'banner', role: 'alert', hidden: true});
+
+let view = null; // {key, el, refresh, update?}
+let loginMessage = '';
+let busy = false;
+
+configure({
+  authFailed(message) {
+    forget();
+    loginMessage = message;
+    render();
+  },
+  instanceRole(role) {
+    const el = document.getElementById('instance');
+    el.hidden = false;
+    el.textContent = role;
+    el.className = 'instance instance-' + (role === 'active' ? 'active' : 'standby');
+    el.title = role === 'active'
+      ? 'This instance is the active one: it runs the scheduler.'
+      : 'This instance is a standby: it serves the API and UI, and the active instance carries out actions.';
+  },
+});
+
+// parse reads the hash into a route: {kind, key, ...params}.
+function parse() {
+  const raw = location.hash.replace(/^#\/?/, '').split('?')[0];
+  let parts;
+  try {
+    parts = raw.split('/').filter((p) => p !== '').map(decodeURIComponent);
+  } catch (e) {
+    return {kind: 'missing', key: 'missing'};
+  }
+  const [a, dag, b, run, c, task, d, n] = parts;
+  if (parts.length === 0 || (a === 'dags' && parts.length === 1)) return {kind: 'dags', key: 'dags'};
+  if (a !== 'dags') return {kind: 'missing', key: 'missing'};
+  if (parts.length === 2 || (parts.length === 3 && ['graph', 'grid', 'runs', 'source', 'trigger'].includes(b))) {
+    return {kind: 'dag', key: JSON.stringify(['dag', dag]), dag, tab: b || 'graph'};
+  }
+  if (b === 'runs' && parts.length === 4) return {kind: 'run', key: JSON.stringify(['run', dag, run]), dag, run};
+  if (b === 'runs' && c === 'tasks' && d === 'tries' && parts.length === 8 && /^[1-9][0-9]*$/.test(n)) {
+    return {kind: 'try', key: JSON.stringify(['try', dag, run, task, n]), dag, run, task, n};
+  }
+  return {kind: 'missing', key: 'missing'};
+}
+
+const ctx = {
+  // report shows an error of a view's refresh in the banner; the next refresh retries.
+  report(e) {
+    if (e && e.name === 'AbortError') return;
+    if (e instanceof ApiError && (e.status === 401 || e.status === 403) && !session.token) return;
+    banner.textContent = e && e.message ? e.message : String(e);
+    banner.hidden = false;
+    if (!(e instanceof ApiError)) console.error(e);
+  },
+};
+
+const views = {
+  dags: dagsView,
+  dag: dagView,
+  run: runView,
+  try: tryView,
+  missing: () => ({
+    el: h('section', {class: 'view'}, h('h1', null, 'Not found'), h('p', null, 'There is no such page. ', h('a', {href: '#/dags'}, 'Go to the DAG list'), '.')),
+    refresh: async () => {},
+    title: 'not found',
+  }),
+};
+
+function render() {
+  drawWho();
+  if (!session.self) {
+    view = null;
+    for (const d of document.querySelectorAll('dialog[open]')) d.close();
+    banner.hidden = true;
+    if (session.token) {
+      main.replaceChildren(h('p', {class: 'muted loading'}, 'Checking the token…'));
+      verify();
+      return;
+    }
+    main.replaceChildren(loginView(loginMessage));
+    document.title = 'Sign in · dagflow';
+    return;
+  }
+  const r = parse();
+  if (view && view.key === r.key && view.update && view.update(r)) return;
+  // A question asked on the page being left is answered no.
+  for (const d of document.querySelectorAll('dialog[open]')) d.close();
+  view = {...views[r.kind](ctx, r), key: r.key};
+  banner.hidden = true;
+  main.replaceChildren(banner, view.el);
+  document.title = view.title + ' · dagflow';
+  main.focus({preventScroll: true});
+  window.scrollTo(0, 0);
+  poll(true);
+}
+
+// poll refreshes the current view, one refresh at a time.
+async function poll(force) {
+  if (!view || (!force && (busy || document.hidden))) return;
+  const v = view;
+  busy = true;
+  try {
+    await v.refresh();
+    if (v === view) banner.hidden = true;
+  } catch (e) {
+    if (v === view) ctx.report(e);
+  } finally {
+    busy = false;
+  }
+}
+
+// verify checks a stored token (after a reload) before showing anything.
+async function verify() {
+  try {
+    const r = await getJSON(paths.self());
+    if (!session.token) return;
+    session.self = r.data;
+    render();
+  } catch (e) {
+    if (session.token && !(e instanceof ApiError && (e.status === 401 || e.status === 403))) {
+      main.replaceChildren(h('p', {class: 'error'}, e.message), h('p', {class: 'muted'}, 'Retrying…'));
+      setTimeout(() => session.token && !session.self && verify(), 2000);
+    }
+  }
+}
+
+function drawWho() {
+  const who = document.getElementById('who');
+  const out = document.getElementById('logout');
+  if (session.self) {
+    who.hidden = false;
+    who.replaceChildren(h('span', {class: 'name'}, session.self.name), ' ', h('span', {class: 'role-pill'}, session.self.role));
+    who.title = 'Signed in with token "' + session.self.name + '", role ' + session.self.role;
+  } else {
+    who.hidden = true;
+  }
+  // Anonymous readers (acl.anonymous_role) get a way to sign in instead.
+  out.hidden = !session.self;
+  out.textContent = session.token ? 'Log out' : 'Sign in';
+}
+
+document.getElementById('logout').addEventListener('click', () => {
+  loginMessage = session.token ? 'Logged out.' : '';
+  forget();
+  render();
+});
+
+function loginView(message) {
+  const input = h('input', {type: 'password', id: 'login-token', name: 'token', autocomplete: 'off', spellcheck: 'false', required: true, 'aria-describedby': 'login-help login-error'});
+  const err = h('p', {class: 'error', id: 'login-error', role: 'alert', hidden: !message}, message);
+  const submit = h('button', {type: 'submit', class: 'btn btn-primary', id: 'login-submit'}, 'Sign in');
+  const form = h('form', {class: 'form login', id: 'login-form'},
+    h('h1', null, 'Sign in'),
+    h('label', {for: 'login-token'}, 'Token'),
+    input,
+    h('p', {class: 'help', id: 'login-help'}, 'The secret ID of a dagflow token (', h('code', null, 'dagflow acl token create'), '). It is kept in this tab only, until you log out or close it.'),
+    err,
+    h('div', {class: 'buttons'}, submit));
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const token = input.value.trim();
+    if (!token) {
+      err.textContent = 'Enter a token.';
+      err.hidden = false;
+      return;
+    }
+    submit.disabled = true;
+    err.hidden = true;
+    try {
+      const r = await getJSON(paths.self(), null, {token});
+      saveToken(token, r.data);
+      loginMessage = '';
+      render();
+    } catch (e) {
+      err.textContent = e.message;
+      err.hidden = false;
+      input.focus();
+      input.select();
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  setTimeout(() => input.focus(), 0);
+  return form;
+}
+
+// boot: with no token, the server may still let anonymous requests read (acl.anonymous_role).
+async function boot() {
+  if (!session.token) {
+    try {
+      const r = await getJSON(paths.self(), null, {token: ''});
+      if (r.data && r.data.role) session.self = r.data;
+    } catch (e) {
+      // a token is needed
+    }
+  }
+  render();
+}
+
+window.addEventListener('hashchange', render);
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden) poll(false);
+});
+setInterval(() => poll(false), POLL_MS);
+boot();
