@@ -178,15 +178,13 @@ func (c *LogsCommand) latestTry(ctx context.Context, client *api.Client, ref run
 			}
 		}
 		if ti == nil {
-			// A queued run has no task instances yet: its DAG version says which it will have.
-			names, err := versionTasks(ctx, client, run)
-			if err != nil {
-				return 0, err
+			// The run lists every task of its DAG version, scheduled yet or not.
+			names := make([]string, 0, len(run.Tasks))
+			for _, t := range run.Tasks {
+				names = append(names, t.Task)
 			}
-			if !slices.Contains(names, task) {
-				return 0, fmt.Errorf("run %s has no task %q; it has %s", ref, task, quoteAll(names))
-			}
-			ti = &api.TaskInstance{Task: task}
+			slices.Sort(names)
+			return 0, fmt.Errorf("run %s has no task %q; it has %s", ref, task, quoteAll(names))
 		}
 		if n := len(ti.Tries); n > 0 {
 			return n, nil
@@ -204,26 +202,6 @@ func (c *LogsCommand) latestTry(ctx context.Context, client *api.Client, ref run
 		case <-time.After(followInterval):
 		}
 	}
-}
-
-// versionTasks returns the names of the tasks of the DAG version a run runs, in the order they
-// run, sorted by name; the run's own task instances when that version cannot be read.
-func versionTasks(ctx context.Context, client *api.Client, run *api.Run) ([]string, error) {
-	var names []string
-	d, _, err := client.DAGs().Info(ctx, run.DAG, run.Version)
-	if err != nil && !api.IsNotFound(err) {
-		return nil, err
-	}
-	if err == nil {
-		for _, t := range d.TaskList {
-			names = append(names, t.Name)
-		}
-		return names, nil
-	}
-	for _, t := range run.Tasks {
-		names = append(names, t.Task)
-	}
-	return names, nil
 }
 
 // quoteAll quotes names and joins them with commas.

@@ -53,8 +53,8 @@ export async function versionOf(dag, version, current) {
   return versions.get(key);
 }
 
-// runTasks lists every task of a run's version in dependency order, with its instance in the
-// run when it has one (the API lists only the instances created so far).
+// runTasks lists every task of a run's version in the graph's layer order, with its instance in
+// the run (the API lists every task, with an empty state until it is scheduled).
 export function runTasks(def, run) {
   const inst = new Map(run.tasks.map((t) => [t.task, t]));
   const names = def ? def.task_list.map((t) => t.name) : run.tasks.map((t) => t.task);
