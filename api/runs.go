@@ -23,7 +23,14 @@ type RunStub struct {
 	StartedAt         time.Time      `json:"started_at,omitzero"`
 	EndedAt           time.Time      `json:"ended_at,omitzero"`
 	TaskStates        map[string]int `json:"task_states"` // how many task instances are in each state
+	Source            string         `json:"source"`      // RunSourceConsul or RunSourceHistory
 }
+
+// Run sources: where a run was read from.
+const (
+	RunSourceConsul  = "consul"  // the runs the scheduler keeps (retention): it can still be acted on
+	RunSourceHistory = "history" // long-term history in PostgreSQL, after Consul let it go: read only
+)
 
 // Run is one run in full, with every try of every task instance.
 type Run struct {
@@ -80,8 +87,9 @@ type MarkRequest struct {
 
 // Log sources: where a try's output was read from.
 const (
-	LogSourceNomad  = "nomad"  // the allocation's log, live
-	LogSourceStored = "stored" // the tail copied into Consul when the try ended
+	LogSourceNomad   = "nomad"   // the allocation's log, live
+	LogSourceHistory = "history" // the whole output, as long-term history recorded it
+	LogSourceStored  = "stored"  // the tail copied into Consul when the try ended
 )
 
 // LogOptions picks what part of a try's output to read.
@@ -94,7 +102,7 @@ type LogOptions struct {
 type Logs struct {
 	Data      []byte
 	Offset    int64  // where the next read starts
-	Source    string // LogSourceNomad or LogSourceStored
+	Source    string // LogSourceNomad, LogSourceHistory or LogSourceStored
 	Finished  bool   // the try is over: nothing more will be written
 	Truncated bool   // only the tail of the output was kept
 }

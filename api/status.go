@@ -1,18 +1,31 @@
 package api
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Health is what /v1/health answers: every instance is healthy while it serves, and says
 // whether it is the active one.
 type Health struct {
-	Status string `json:"status"`
-	Role   string `json:"role"` // active or standby
+	Status string    `json:"status"`
+	Role   string    `json:"role"` // active or standby
+	Time   time.Time `json:"time"` // the instance's clock when it answered, for dagflow doctor
 }
 
 // Leader names the active instance.
 type Leader struct {
 	ServiceID string `json:"service_id"`
 	Address   string `json:"address"` // where it serves the API
+}
+
+// HistoryStatus says how far back runs go: what Consul keeps, and whether long-term history
+// in PostgreSQL keeps the rest.
+type HistoryStatus struct {
+	Enabled   bool   `json:"enabled"`         // a history database is configured
+	Available bool   `json:"available"`       // and answers now
+	Error     string `json:"error,omitempty"` // why it does not, when it does not
+	KeepRuns  int    `json:"keep_runs"`       // finished runs per DAG kept in Consul
 }
 
 // Status reaches the status routes.
@@ -25,6 +38,15 @@ func (c *Client) Status() *Status { return &Status{c} }
 func (s *Status) Health(ctx context.Context) (*Health, error) {
 	var out Health
 	if _, err := s.c.call(ctx, "GET", "/v1/health", nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// History says whether runs older than Consul's retention are kept, and can be read now.
+func (s *Status) History(ctx context.Context) (*HistoryStatus, error) {
+	var out HistoryStatus
+	if _, err := s.c.call(ctx, "GET", "/v1/status/history", nil, nil, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

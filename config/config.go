@@ -19,6 +19,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/dagflow/dagflow/engine"
+	"github.com/dagflow/dagflow/history"
 	"github.com/dagflow/dagflow/nomadexec"
 	"github.com/dagflow/dagflow/state"
 )
@@ -57,6 +58,18 @@ type Server struct {
 	Leader      Leader
 	Retention   Retention
 	ACL         ACL
+	History     History
+}
+
+// History says where long-term history goes (package history). An empty URL turns it off: the
+// API and UI then show the runs Consul keeps (retention) and nothing older.
+type History struct {
+	// URL is the PostgreSQL connection URL, postgres://user:password@host:port/db. It holds a
+	// secret: DAGFLOW_HISTORY_URL can carry it instead of the file.
+	URL string
+	// MaxLogBytes bounds how much of a try's stdout, and of its stderr, history keeps: the
+	// start of a longer output is dropped and the log marked truncated.
+	MaxLogBytes int
 }
 
 // ACL says what callers without a token may do. Every other call needs a token (see
@@ -113,6 +126,12 @@ type file struct {
 	Leader      *fileLeader    `hcl:"leader,block"`
 	Retention   *fileRetention `hcl:"retention,block"`
 	ACL         *fileACL       `hcl:"acl,block"`
+	History     *fileHistory   `hcl:"history,block"`
+}
+
+type fileHistory struct {
+	URL         *string `hcl:"url"`
+	MaxLogBytes *int    `hcl:"max_log_bytes"`
 }
 
 type fileACL struct {
@@ -146,8 +165,8 @@ type fileLeader struct {
 }
 
 // Default returns the configuration of a server with no file: defaults, then the environment
-// (DAGFLOW_LISTEN, DAGFLOW_KV_PREFIX, DAGFLOW_JOB_PREFIX; the Consul and Nomad variables are
-// read by their clients).
+// (DAGFLOW_LISTEN, DAGFLOW_KV_PREFIX, DAGFLOW_JOB_PREFIX, DAGFLOW_HISTORY_URL; the Consul and
+// Nomad variables are read by their clients).
 func Default() *Server {
 	return &Server{
 		Listen:      envOr("DAGFLOW_LISTEN", DefaultListen),
@@ -164,6 +183,10 @@ func Default() *Server {
 			KeepRuns:   engine.DefaultKeepRuns,
 			PurgeAfter: engine.DefaultPurgeAfter,
 			LogTail:    engine.DefaultLogTail,
+		},
+		History: History{
+			URL:         os.Getenv("DAGFLOW_HISTORY_URL"),
+			MaxLogBytes: history.DefaultMaxLogBytes,
 		},
 	}
 }
@@ -211,6 +234,12 @@ func (c *Server) apply(f *file) {
 	}
 	if f.ACL != nil {
 		set(&c.ACL.AnonymousRole, f.ACL.AnonymousRole)
+	}
+	if f.History != nil {
+		set(&c.History.URL, f.History.URL)
+		if f.History.MaxLogBytes != nil {
+			c.History.MaxLogBytes = *f.History.MaxLogBytes
+		}
 	}
 	if f.Retention != nil {
 		if f.Retention.KeepRuns != nil {
@@ -292,6 +321,14 @@ func (c *Server) Check() error {
 	}
 	if c.Retention.LogTail < 1 || c.Retention.LogTail > engine.MaxLogTail {
 		return fmt.Errorf("retention.log_tail_bytes (%d) must be from 1 to %d, so both tails of a try fit in one Consul value", c.Retention.LogTail, engine.MaxLogTail)
+	}
+	if c.History.URL != "" {
+		if err := history.CheckURL(c.History.URL); err != nil {
+			return fmt.Errorf("history.url: %w", err)
+		}
+	}
+	if c.History.MaxLogBytes < 1 || c.History.MaxLogBytes > history.MaxLogBytes {
+		return fmt.Errorf("history.max_log_bytes (%d) must be from 1 to %d", c.History.MaxLogBytes, history.MaxLogBytes)
 	}
 	return nil
 }

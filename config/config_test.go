@@ -58,6 +58,11 @@ retention {
   purge_after    = "1h"
   log_tail_bytes = 1024
 }
+
+history {
+  url           = "postgres://dagflow:pw@db.example.com:5432/dagflow"
+  max_log_bytes = 4096
+}
 `))
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
@@ -71,6 +76,7 @@ retention {
 		ACL:       config.ACL{AnonymousRole: "viewer"},
 		Leader:    config.Leader{CheckInterval: 2 * time.Second, CheckTimeout: time.Second, DeregisterAfter: config.DefaultDeregisterAfter, LockDelay: 500 * time.Millisecond},
 		Retention: config.Retention{KeepRuns: 7, PurgeAfter: time.Hour, LogTail: 1024},
+		History:   config.History{URL: "postgres://dagflow:pw@db.example.com:5432/dagflow", MaxLogBytes: 4096},
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("Load (-want +got):\n%s", diff)
@@ -97,6 +103,8 @@ func TestLoadErrors(t *testing.T) {
 		{name: "bad purge delay", src: "retention {\n  purge_after = \"later\"\n}", want: `retention.purge_after must be a duration`},
 		{name: "no runs kept", src: "retention {\n  keep_runs = 0\n}", want: "retention.keep_runs (0) must be at least 1"},
 		{name: "bad anonymous role", src: "acl {\n  anonymous_role = \"root\"\n}", want: `acl.anonymous_role "root" is not a role`},
+		{name: "bad history url", src: "history {\n  url = \"postgres://u:hunter2@db:port/x\"\n}", want: "history.url: cannot parse"},
+		{name: "history log limit", src: "history {\n  max_log_bytes = 0\n}", want: "history.max_log_bytes (0) must be from 1 to"},
 		{name: "log tail too big", src: "retention {\n  log_tail_bytes = 10000000\n}", want: "retention.log_tail_bytes (10000000) must be from 1 to"},
 	}
 	for _, tt := range tests {
@@ -104,6 +112,9 @@ func TestLoadErrors(t *testing.T) {
 			_, files, diags := config.Load(write(t, tt.src))
 			if !diags.HasErrors() {
 				t.Fatal("no error")
+			}
+			if strings.Contains(diags.Error(), "hunter2") {
+				t.Errorf("diagnostics quote a password: %s", diags.Error())
 			}
 			if !strings.Contains(diags.Error(), tt.want) {
 				t.Errorf("diagnostics %q do not contain %q", diags.Error(), tt.want)

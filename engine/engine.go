@@ -104,12 +104,21 @@ type Fence interface {
 	Err() error
 }
 
+// History is told of every run the engine wrote, and asked before a finished run leaves
+// Consul, so retention never drops a run long-term history lacks. *history.Recorder is one. Its
+// methods must not block.
+type History interface {
+	Changed(dag, id string)
+	Archived(dag, id string) bool
+}
+
 // Config is what Run works with.
 type Config struct {
 	Store    *state.Store
 	Executor *nomadexec.Executor
 	Logger   hclog.Logger // nil: no logs
 	Metrics  *Metrics     // nil: none
+	History  History      // nil: none; finished runs beyond KeepRuns are deleted at once
 
 	LogTail    int           // bytes of stdout, and of stderr, kept per try; 0: DefaultLogTail
 	PurgeAfter time.Duration // how long after a try ended its job is purged; 0: DefaultPurgeAfter
@@ -156,6 +165,7 @@ func Run(ctx context.Context, cfg Config, fence Fence) error {
 		runs:     map[runKey]*run{},
 		cursor:   map[string]time.Time{},
 		done:     map[string][]doneRun{},
+		overfull: map[string]bool{},
 		jobs:     map[string]*jobRef{},
 		handled:  map[string]bool{},
 		events:   make(chan func() error, 256),
@@ -195,12 +205,13 @@ type engine struct {
 	queues   map[string]*spec.Queue // the applied queues
 	versions map[string]*spec.DAG   // every DAG version in use, by versionKey
 
-	runs    map[runKey]*run      // runs not finished
-	cursor  map[string]time.Time // per DAG: the end of the interval of its latest scheduled run
-	done    map[string][]doneRun // per DAG: finished runs, oldest first
-	jobs    map[string]*jobRef   // job ID -> the try it runs, for tries queued or running
-	purges  []purge              // finished tries' jobs to purge, oldest first
-	handled map[string]bool      // requests carried out in this Run
+	runs     map[runKey]*run      // runs not finished
+	cursor   map[string]time.Time // per DAG: the end of the interval of its latest scheduled run
+	done     map[string][]doneRun // per DAG: finished runs, oldest first
+	overfull map[string]bool      // DAGs with finished runs beyond KeepRuns that history lacks
+	jobs     map[string]*jobRef   // job ID -> the try it runs, for tries queued or running
+	purges   []purge              // finished tries' jobs to purge, oldest first
+	handled  map[string]bool      // requests carried out in this Run
 
 	dirty []*run           // runs with records to write
 	extra consulapi.TxnOps // other writes of this step (logs, deletions)
@@ -382,6 +393,9 @@ func (e *engine) step() error {
 	}
 	e.dispatch()
 	e.purgeDue()
+	for dag := range e.overfull {
+		e.prune(dag)
+	}
 	if err := e.flush(); err != nil {
 		return err
 	}
@@ -418,10 +432,13 @@ func (e *engine) queue(r *run) {
 	}
 }
 
-// flush writes every queued record in as few fenced transactions as fit Consul's limits.
+// flush writes every queued record in as few fenced transactions as fit Consul's limits, then
+// tells history which runs changed.
 func (e *engine) flush() error {
 	var ops consulapi.TxnOps
+	var changed []runKey
 	for _, r := range e.dirty {
+		changed = append(changed, runKey{r.rec.DAG, r.rec.ID})
 		r.queued = false
 		if r.dirty || r.isNew {
 			var op *consulapi.TxnOp
@@ -453,7 +470,15 @@ func (e *engine) flush() error {
 	e.dirty = e.dirty[:0]
 	ops = append(ops, e.extra...)
 	e.extra = nil
-	return e.write(ops)
+	if err := e.write(ops); err != nil {
+		return err
+	}
+	if e.cfg.History != nil {
+		for _, k := range changed {
+			e.cfg.History.Changed(k.dag, k.id)
+		}
+	}
+	return nil
 }
 
 // write runs ops in as few fenced transactions as fit Consul's limits (one operation of each

@@ -233,29 +233,43 @@ func (r *run) outcome() state.RunState {
 	return state.RunSuccess
 }
 
-// addDone remembers a finished run and deletes the oldest beyond KeepRuns, except a DAG's
-// latest scheduled run, from which its schedule goes on.
+// addDone remembers a finished run and drops the oldest beyond KeepRuns.
 func (e *engine) addDone(rec state.Run) {
 	list := append(e.done[rec.DAG], doneRun{id: rec.ID, logicalDate: rec.LogicalDate, scheduled: rec.Type == scheduler.RunScheduled})
 	sort.SliceStable(list, func(i, j int) bool { return list[i].logicalDate.Before(list[j].logicalDate) })
+	e.done[rec.DAG] = list
+	e.prune(rec.DAG)
+}
+
+// prune deletes the oldest finished runs of dag beyond KeepRuns, except its latest scheduled
+// run, from which its schedule goes on, and runs history does not hold yet: those stay, and
+// the DAG is pruned again each step until history has them.
+func (e *engine) prune(dag string) {
+	list := e.done[dag]
 	latestScheduled := -1
 	for i, d := range list {
 		if d.scheduled {
 			latestScheduled = i
 		}
 	}
+	delete(e.overfull, dag)
 	for i := 0; len(list) > e.cfg.KeepRuns && i < len(list); {
 		if i == latestScheduled {
 			i++
 			continue
 		}
-		e.extra = append(e.extra, e.store.DeleteRunOps(rec.DAG, list[i].id)...)
+		if e.cfg.History != nil && !e.cfg.History.Archived(dag, list[i].id) {
+			e.overfull[dag] = true
+			i++
+			continue
+		}
+		e.extra = append(e.extra, e.store.DeleteRunOps(dag, list[i].id)...)
 		list = slices.Delete(list, i, i+1)
 		if latestScheduled > i {
 			latestScheduled--
 		}
 	}
-	e.done[rec.DAG] = list
+	e.done[dag] = list
 }
 
 // onRequests carries out the queued requests not yet carried out, each with its own fenced

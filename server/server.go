@@ -30,6 +30,7 @@ import (
 	"github.com/dagflow/dagflow/config"
 	"github.com/dagflow/dagflow/consullock"
 	"github.com/dagflow/dagflow/engine"
+	"github.com/dagflow/dagflow/history"
 	"github.com/dagflow/dagflow/nomadexec"
 	"github.com/dagflow/dagflow/state"
 	"github.com/dagflow/dagflow/web"
@@ -57,6 +58,7 @@ type Server struct {
 	logger  hclog.Logger
 	metrics *engine.Metrics
 	store   *state.Store
+	history *history.DB // nil: no history block
 
 	ln        net.Listener
 	http      *http.Server
@@ -108,9 +110,19 @@ func (s *Server) Start(ctx context.Context) error {
 		_ = ln.Close()
 		return err
 	}
+	var hist web.History // a nil *history.DB would be a non-nil interface
+	if s.cfg.History.URL != "" {
+		if s.history, err = history.Open(s.cfg.History.URL); err != nil {
+			_ = ln.Close()
+			return err
+		}
+		hist = s.history
+	}
 	s.http = &http.Server{
 		Handler: web.New(web.Config{
 			Store:         store,
+			History:       hist,
+			KeepRuns:      s.cfg.Retention.KeepRuns,
 			Logs:          nomadexec.New(s.nomad, s.cfg.JobPrefix, s.logger),
 			Logger:        s.logger.Named("http"),
 			Metrics:       reg,
@@ -135,6 +147,9 @@ func (s *Server) Start(ctx context.Context) error {
 	s.cancel = cancel
 	s.done = make(chan struct{})
 	go s.lead(lctx)
+	if s.history != nil {
+		go s.migrate(lctx)
+	}
 	s.logger.Info("serving", "address", s.advertiseURL(), "service_id", s.serviceID, "kv_prefix", s.cfg.KVPrefix)
 	return nil
 }
@@ -156,7 +171,28 @@ func (s *Server) Stop() {
 			defer cancel()
 			_ = s.http.Shutdown(ctx)
 		}
+		if s.history != nil {
+			s.history.Close()
+		}
 	})
+}
+
+// migrate applies history's migrations, again and again until PostgreSQL takes them: the
+// server runs without history meanwhile.
+func (s *Server) migrate(ctx context.Context) {
+	log := s.logger.Named("history")
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		err := s.history.Migrate(ctx)
+		if err == nil {
+			log.Info("history database ready", "database", s.history.Target())
+			return
+		}
+		log.Warn("history database not ready; retrying", "database", s.history.Target(), "error", err, "retry_in", wait)
+		sleep(ctx, wait)
+		if ctx.Err() != nil {
+			return
+		}
+	}
 }
 
 // Addr returns the address the instance serves on, once started.
@@ -185,7 +221,7 @@ func (s *Server) lead(ctx context.Context) {
 		s.active.Store(true)
 		s.logger.Info("acquired leadership", "session", ld.Session())
 		s.retag(ctx)
-		err = engine.Run(ctx, s.engineConfig(), ld)
+		err = s.schedule(ctx, ld)
 		failed := ctx.Err() == nil && ld.Err() == nil
 		switch {
 		case ctx.Err() != nil:
@@ -222,17 +258,38 @@ func (s *Server) nomadUI() string {
 	return strings.TrimSuffix(s.nomad.Address(), "/") + "/ui"
 }
 
-// engineConfig is the configuration of the leader's engine.
-func (s *Server) engineConfig() engine.Config {
-	return engine.Config{
+// schedule is the leader's work under ld: the engine, and beside it the recorder of history
+// when there is one. It returns when the engine does.
+func (s *Server) schedule(ctx context.Context, ld *consullock.Leadership) error {
+	exec := nomadexec.New(s.nomad, s.cfg.JobPrefix, s.logger)
+	cfg := engine.Config{
 		Store:      s.store,
-		Executor:   nomadexec.New(s.nomad, s.cfg.JobPrefix, s.logger),
+		Executor:   exec,
 		Logger:     s.logger.Named("engine"),
 		Metrics:    s.metrics,
 		LogTail:    s.cfg.Retention.LogTail,
 		PurgeAfter: s.cfg.Retention.PurgeAfter,
 		KeepRuns:   s.cfg.Retention.KeepRuns,
 	}
+	if s.history == nil {
+		return engine.Run(ctx, cfg, ld)
+	}
+	rec := history.NewRecorder(history.RecorderConfig{
+		DB: s.history, Store: s.store, Logs: exec, Logger: s.logger.Named("history"), MaxLogBytes: s.cfg.History.MaxLogBytes,
+	})
+	cfg.History = rec
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := rec.Run(rctx, ld); err != nil && ld.Err() == nil {
+			s.logger.Error("history recorder stopped", "error", err)
+		}
+	}()
+	err := engine.Run(ctx, cfg, ld)
+	stop()
+	<-done
+	return err
 }
 
 // retag (re-)registers the service with the tag of the current role. Re-registering keeps the

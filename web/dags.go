@@ -35,7 +35,7 @@ func (s *Server) listDAGs(w http.ResponseWriter, r *http.Request) {
 	}
 	byDAG := map[string][]api.RunStub{}
 	for _, rec := range runs {
-		byDAG[rec.Run.DAG] = append(byDAG[rec.Run.DAG], runStub(rec))
+		byDAG[rec.Run.DAG] = append(byDAG[rec.Run.DAG], runStub(rec, api.RunSourceConsul))
 	}
 	now := time.Now()
 	out := make([]api.DAGListStub, 0, len(cat.DAGs))
@@ -155,7 +155,7 @@ func (s *Server) dagInfo(w http.ResponseWriter, r *http.Request) {
 	}
 	recent := make([]api.RunStub, 0, len(recs))
 	for _, rec := range recs {
-		recent = append(recent, runStub(rec))
+		recent = append(recent, runStub(rec, api.RunSourceConsul))
 	}
 	sortRuns(recent)
 	recent = recent[:min(len(recent), api.RecentRunsShown)]

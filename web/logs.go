@@ -12,10 +12,10 @@ import (
 // maxLogRead bounds one read of a live log; a client follows a longer one read after read.
 const maxLogRead = 1 << 20
 
-// logs serves a try's stdout or stderr as plain text: from Nomad while the allocation is there
-// (live while it runs, whole after), else the tail stored in Consul when the try ended. The
-// X-Dagflow-Log-Offset header says where the next read starts, X-Dagflow-Try-Finished whether
-// more can come.
+// logs serves a try's stdout or stderr as plain text: a finished try's from history (whole, as
+// recorded) when there is one, else from Nomad while the allocation is there (live while it
+// runs, whole after), else the tail stored in Consul when the try ended. The X-Dagflow-Log-Offset header says where the next
+// read starts, X-Dagflow-Try-Finished whether more can come.
 func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	logType := q.Get("type")
@@ -50,6 +50,20 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Dagflow-Try-Finished", strconv.FormatBool(finished))
+	if finished && s.cfg.History != nil {
+		// What history recorded is whole, and spares Nomad the read.
+		l, err := s.cfg.History.Log(r.Context(), rec.Run.DAG, rec.Run.ID, ti.Task, n, logType, offset, maxLogRead)
+		if err == nil {
+			h.Set("X-Dagflow-Log-Source", api.LogSourceHistory)
+			h.Set("X-Dagflow-Log-Offset", strconv.FormatInt(offset+int64(len(l.Data)), 10))
+			h.Set("X-Dagflow-Log-Truncated", strconv.FormatBool(l.Truncated))
+			_, _ = w.Write(l.Data)
+			return
+		}
+		if !errors.Is(err, state.ErrNotFound) {
+			s.log.Warn("read logs from history", "error", err)
+		}
+	}
 	if try.AllocID != "" && s.cfg.Logs != nil {
 		data, next, err := s.cfg.Logs.ReadLog(r.Context(), try.AllocID, logType, offset, maxLogRead)
 		if err == nil {

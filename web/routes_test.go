@@ -71,6 +71,7 @@ func TestRouteRoleMatrix(t *testing.T) {
 	table := map[string]call_{
 		"GET /v1/health":                {"", "/v1/health", "", 200},
 		"GET /v1/status/leader":         {"viewer", "/v1/status/leader", "", 200},
+		"GET /v1/status/history":        {"viewer", "/v1/status/history", "", 200},
 		"GET /metrics":                  {"viewer", "/metrics", "", 200},
 		"GET /v1/dags":                  {"viewer", "/v1/dags", "", 200},
 		"GET /v1/dags/{dag}":            {"viewer", "/v1/dags/etl", "", 200},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dagflow/dagflow/api"
 	"github.com/dagflow/dagflow/hcl/spec"
+	"github.com/dagflow/dagflow/history"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -19,7 +20,13 @@ const (
 	MaxPerPage     = 500
 )
 
-func runStub(rec *state.RunRecord) api.RunStub {
+// sourcedRun is a run as read for a route, and where it was read.
+type sourcedRun struct {
+	*state.RunRecord
+	source string // api.RunSourceConsul or api.RunSourceHistory
+}
+
+func runStub(rec *state.RunRecord, source string) api.RunStub {
 	r := rec.Run
 	counts := map[string]int{}
 	for _, ti := range rec.Tasks {
@@ -32,7 +39,7 @@ func runStub(rec *state.RunRecord) api.RunStub {
 	return api.RunStub{
 		DAG: r.DAG, ID: r.ID, Type: string(r.Type), State: string(r.State), Version: r.Version,
 		LogicalDate: r.LogicalDate, DataIntervalStart: r.DataIntervalStart, DataIntervalEnd: r.DataIntervalEnd,
-		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt, TaskStates: counts,
+		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt, TaskStates: counts, Source: source,
 	}
 }
 
@@ -44,9 +51,7 @@ func sortRuns(runs []api.RunStub) {
 
 // pageKey sorts like the run list and is the opaque next-page token: runs are ordered by
 // descending key, and a page starts at the first run whose key is at most the token.
-func pageKey(r api.RunStub) string {
-	return r.LogicalDate.UTC().Format("2006-01-02T15:04:05.000000000Z") + "|" + r.DAG + "|" + r.ID
-}
+func pageKey(r api.RunStub) string { return state.PageKey(r.LogicalDate, r.DAG, r.ID) }
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -76,18 +81,35 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "list runs", err)
 		return
 	}
+	dag, st, id, tok := q.Get("dag"), q.Get("state"), q.Get("run_id"), q.Get("next_token")
 	runs := make([]api.RunStub, 0, len(recs))
+	inConsul := make(map[[2]string]bool, len(recs))
 	for _, rec := range recs {
-		if st := q.Get("state"); st != "" && string(rec.Run.State) != st {
+		inConsul[[2]string{rec.Run.DAG, rec.Run.ID}] = true
+		if st != "" && string(rec.Run.State) != st {
 			continue
 		}
-		if id := q.Get("run_id"); id != "" && rec.Run.ID != id {
+		if id != "" && rec.Run.ID != id {
 			continue
 		}
-		runs = append(runs, runStub(rec))
+		runs = append(runs, runStub(rec, api.RunSourceConsul))
+	}
+	if s.cfg.History != nil {
+		// The page's runs are the first per+1 of Consul's and history's together; history's
+		// copies of runs Consul still holds may be behind, and give way.
+		old, err := s.cfg.History.Runs(r.Context(), history.RunQuery{DAG: dag, State: st, RunID: id, From: tok, Limit: per + 1})
+		if err != nil {
+			s.log.Warn("list runs from history", "error", err)
+			w.Header().Set("X-Dagflow-History", "unavailable")
+		}
+		for _, rec := range old {
+			if !inConsul[[2]string{rec.Run.DAG, rec.Run.ID}] {
+				runs = append(runs, runStub(rec, api.RunSourceHistory))
+			}
+		}
 	}
 	sortRuns(runs)
-	if tok := q.Get("next_token"); tok != "" {
+	if tok != "" {
 		i := sort.Search(len(runs), func(i int) bool { return pageKey(runs[i]) <= tok })
 		runs = runs[i:]
 	}
@@ -98,27 +120,33 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, runs)
 }
 
-// runRecord reads the run a route names, answering 404 when it is not stored.
-func (s *Server) runRecord(w http.ResponseWriter, r *http.Request) (*state.RunRecord, bool) {
+// runRecord reads the run a route names, from Consul, else from history, answering 404 when
+// neither holds it.
+func (s *Server) runRecord(w http.ResponseWriter, r *http.Request) (sourcedRun, bool) {
 	dag, id := r.PathValue("dag"), r.PathValue("run")
 	rec, err := s.store().RunRecord(r.Context(), dag, id)
+	source := api.RunSourceConsul
+	if errors.Is(err, state.ErrNotFound) && s.cfg.History != nil {
+		rec, err = s.cfg.History.Run(r.Context(), dag, id)
+		source = api.RunSourceHistory
+	}
 	if errors.Is(err, state.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "DAG "+quote(dag)+" has no run "+quote(id)+"; dagflow runs "+dag+" lists its runs")
-		return nil, false
+		return sourcedRun{}, false
 	}
 	if err != nil {
 		s.fail(w, "read run", err)
-		return nil, false
+		return sourcedRun{}, false
 	}
-	return rec, true
+	return sourcedRun{rec, source}, true
 }
 
 // taskInstance reads the run a route names and returns the task instance it names, answering
 // 404 when either is missing.
-func (s *Server) taskInstance(w http.ResponseWriter, r *http.Request) (*state.RunRecord, *state.TaskInstance, bool) {
+func (s *Server) taskInstance(w http.ResponseWriter, r *http.Request) (sourcedRun, *state.TaskInstance, bool) {
 	rec, ok := s.runRecord(w, r)
 	if !ok {
-		return nil, nil, false
+		return sourcedRun{}, nil, false
 	}
 	name := r.PathValue("task")
 	ti := rec.Tasks[name]
@@ -129,9 +157,18 @@ func (s *Server) taskInstance(w http.ResponseWriter, r *http.Request) (*state.Ru
 		}
 		sort.Strings(names)
 		writeError(w, http.StatusNotFound, "run "+quote(rec.Run.ID)+" of DAG "+quote(rec.Run.DAG)+" has no task "+quote(name)+"; it has "+strings.Join(names, ", "))
-		return nil, nil, false
+		return sourcedRun{}, nil, false
 	}
 	return rec, ti, true
+}
+
+// actionable answers 409 for a run only history holds: the scheduler no longer knows it.
+func actionable(w http.ResponseWriter, rec sourcedRun) bool {
+	if rec.source == api.RunSourceHistory {
+		writeError(w, http.StatusConflict, "run "+quote(rec.Run.ID)+" of DAG "+quote(rec.Run.DAG)+" is only in history: the scheduler keeps the latest runs of each DAG and no longer holds it; trigger a new run instead")
+		return false
+	}
+	return true
 }
 
 func (s *Server) runInfo(w http.ResponseWriter, r *http.Request) {
@@ -144,7 +181,7 @@ func (s *Server) runInfo(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "read run", err)
 		return
 	}
-	out := api.Run{RunStub: runStub(rec), Params: rec.Run.Params, Tasks: []api.TaskInstance{}}
+	out := api.Run{RunStub: runStub(rec.RunRecord, rec.source), Params: rec.Run.Params, Tasks: []api.TaskInstance{}}
 	for _, t := range spec.TopoOrder(d.Tasks) {
 		// A task not scheduled yet has no instance; it is listed all the same, with no state.
 		ti := rec.Tasks[t.Name]
@@ -188,7 +225,7 @@ func (s *Server) clear(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec, ti, ok := s.taskInstance(w, r)
-	if !ok {
+	if !ok || !actionable(w, rec) {
 		return
 	}
 	s.act(w, r, &state.Request{Kind: state.RequestClear, DAG: rec.Run.DAG, RunID: rec.Run.ID, Task: ti.Task, Downstream: req.Downstream})
@@ -204,7 +241,7 @@ func (s *Server) mark(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec, ti, ok := s.taskInstance(w, r)
-	if !ok {
+	if !ok || !actionable(w, rec) {
 		return
 	}
 	s.act(w, r, &state.Request{Kind: state.RequestMark, DAG: rec.Run.DAG, RunID: rec.Run.ID, Task: ti.Task, State: req.State, Downstream: req.Downstream})
@@ -212,7 +249,7 @@ func (s *Server) mark(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
 	rec, ok := s.runRecord(w, r)
-	if !ok {
+	if !ok || !actionable(w, rec) {
 		return
 	}
 	if rec.Run.State.Finished() {

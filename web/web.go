@@ -24,6 +24,7 @@ import (
 
 	"github.com/dagflow/dagflow/api"
 	"github.com/dagflow/dagflow/hcl/spec"
+	"github.com/dagflow/dagflow/history"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -45,12 +46,22 @@ type LogReader interface {
 	ReadLog(ctx context.Context, allocID, logType string, offset int64, limit int) ([]byte, int64, error)
 }
 
+// History reads the runs Consul no longer keeps. *history.DB is one.
+type History interface {
+	Runs(ctx context.Context, q history.RunQuery) ([]*state.RunRecord, error)
+	Run(ctx context.Context, dag, id string) (*state.RunRecord, error)
+	Log(ctx context.Context, dag, run, task string, try int, stream string, offset int64, limit int) (*history.Log, error)
+	Schema(ctx context.Context) (current, latest int, err error)
+}
+
 // Config is what a Server needs.
 type Config struct {
-	Store   *state.Store
-	Logs    LogReader // nil: logs come from Consul only, once a try has ended
-	Logger  hclog.Logger
-	Metrics prometheus.Gatherer // what /metrics serves
+	Store    *state.Store
+	History  History   // nil: runs go as far back as Consul keeps them
+	KeepRuns int       // finished runs per DAG Consul keeps, for people
+	Logs     LogReader // nil: logs come from Consul only, once a try has ended
+	Logger   hclog.Logger
+	Metrics  prometheus.Gatherer // what /metrics serves
 
 	// Role reports the instance's current role (api's "active" or "standby"); Leader reads
 	// the active instance's lock value ("<service ID> <address>"), nil when none leads.
@@ -134,6 +145,7 @@ func (s *Server) routes() []route {
 	return []route{
 		h("GET /v1/health", anyone, s.health),
 		h("GET /v1/status/leader", viewer, s.leader),
+		h("GET /v1/status/history", viewer, s.historyStatus),
 		{Route{"GET /metrics", viewer}, http.HandlerFunc(s.metrics)},
 
 		h("GET /v1/dags", viewer, s.listDAGs),
@@ -174,7 +186,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, api.Health{Status: "ok", Role: s.cfg.Role()})
+	writeJSON(w, http.StatusOK, api.Health{Status: "ok", Role: s.cfg.Role(), Time: time.Now()})
 }
 
 func (s *Server) leader(w http.ResponseWriter, r *http.Request) {
@@ -189,6 +201,23 @@ func (s *Server) leader(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, api.Leader{ServiceID: id, Address: addr})
+}
+
+func (s *Server) historyStatus(w http.ResponseWriter, r *http.Request) {
+	out := api.HistoryStatus{Enabled: s.cfg.History != nil, KeepRuns: s.cfg.KeepRuns}
+	if s.cfg.History != nil {
+		current, latest, err := s.cfg.History.Schema(r.Context())
+		switch {
+		case err != nil:
+			s.log.Warn("history database unavailable", "error", err)
+			out.Error = "the history database does not answer; runs older than Consul keeps are not shown until it does"
+		case current < latest:
+			out.Error = "the history database's schema is not current yet; the active server applies it"
+		default:
+			out.Available = true
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {

@@ -235,8 +235,8 @@ type process struct {
 }
 
 // startProcess runs bin with args, copying its output to out (nil: discarded) and to a tail
-// buffer for error messages.
-func startProcess(name, bin string, args []string, dir string, out io.Writer) (*process, error) {
+// buffer for error messages. prepare, when given, adjusts the command before it starts.
+func startProcess(name, bin string, args []string, dir string, out io.Writer, prepare ...func(*exec.Cmd)) (*process, error) {
 	if out == nil {
 		out = io.Discard
 	}
@@ -250,6 +250,9 @@ func startProcess(name, bin string, args []string, dir string, out io.Writer) (*
 	// a delay bound Wait would block until the last of them exits.
 	cmd.WaitDelay = 5 * time.Second
 	setProcAttr(cmd)
+	for _, f := range prepare {
+		f(cmd)
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s agent: %w", name, err)
 	}

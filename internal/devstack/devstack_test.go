@@ -11,6 +11,7 @@ import (
 
 	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
+	"github.com/jackc/pgx/v5"
 )
 
 func TestBinary(t *testing.T) {
@@ -282,4 +283,43 @@ func TestStartErrorQuotesOutput(t *testing.T) {
 func firstLine(s string) string {
 	before, _, _ := strings.Cut(s, "\nlast output:")
 	return before
+}
+
+func TestPostgresDownAndUp(t *testing.T) {
+	p := StartPostgresT(t)
+	ctx := context.Background()
+	url, err := p.CreateDatabase(ctx, "probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := func(sql string) error {
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, sql)
+		return err
+	}
+	if err := exec("CREATE TABLE kept (v int); INSERT INTO kept VALUES (7)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Down(); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec("SELECT 1"); err == nil {
+		t.Fatal("a query succeeded while the server was down")
+	}
+	if err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var v int
+	if err := conn.QueryRow(ctx, "SELECT v FROM kept").Scan(&v); err != nil || v != 7 {
+		t.Fatalf("after Down and Up: v = %d, %v; want the row written before", v, err)
+	}
 }

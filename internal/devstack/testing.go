@@ -50,6 +50,23 @@ func StartNomadT(t testing.TB, consul *Consul) *Nomad {
 	return n
 }
 
+// StartPostgresT starts a throwaway PostgreSQL server for the test t and stops it when the
+// test ends. Failures and output are handled as by StartConsulT.
+func StartPostgresT(t testing.TB) *Postgres {
+	t.Helper()
+	out := agentLog(t, "postgres")
+	p, err := StartPostgres(context.Background(), PostgresOptions{Logger: out})
+	if err != nil {
+		t.Fatalf("start postgres: %v\n(server output: %s)", err, out.Name())
+	}
+	t.Cleanup(func() {
+		if err := p.Stop(); err != nil {
+			t.Errorf("stop postgres: %v", err)
+		}
+	})
+	return p
+}
+
 // agentLog creates the file an agent's output goes to and arranges for it to be reported if t
 // fails. The report runs after the agent is stopped (cleanups run last-in first-out and the
 // caller registers Stop later), so it includes the shutdown.

@@ -34,11 +34,18 @@ var (
 	consulA    *devstack.Consul
 	nomadA     *devstack.Nomad
 	seq        atomic.Int64
+
+	postgresOnce sync.Once
+	postgresErr  error
+	postgresA    *devstack.Postgres
 )
 
 // Main runs the tests of m and then stops the agents they started.
 func Main(m *testing.M) {
 	code := m.Run()
+	if postgresA != nil {
+		_ = postgresA.Stop()
+	}
 	if nomadA != nil {
 		_ = nomadA.Stop()
 	}
@@ -63,6 +70,24 @@ func Agents(t testing.TB) (consulAddr, nomadAddr string) {
 		t.Fatalf("start agents: %v", agentsErr)
 	}
 	return consulA.HTTPAddr, "http://" + nomadA.HTTPAddr
+}
+
+// Postgres returns the URL of a new, empty database on the test binary's PostgreSQL server,
+// starting the server on first use. Tests that stop PostgreSQL start one of their own
+// (devstack.StartPostgresT) instead.
+func Postgres(t testing.TB) string {
+	t.Helper()
+	postgresOnce.Do(func() {
+		postgresA, postgresErr = devstack.StartPostgres(context.Background(), devstack.PostgresOptions{})
+	})
+	if postgresErr != nil {
+		t.Fatalf("start postgres: %v", postgresErr)
+	}
+	url, err := postgresA.CreateDatabase(context.Background(), fmt.Sprintf("tc%d", seq.Add(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url
 }
 
 // Cluster is one installation with its server instances.
