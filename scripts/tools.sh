@@ -9,7 +9,8 @@
 # Binaries already on PATH are used when their version matches.
 #
 # Chromium is Debian's package, installed with apt-get when no chromium is on PATH; the UI tests
-# find it on PATH (or at $DAGFLOW_CHROMIUM).
+# find it on PATH (or at $DAGFLOW_CHROMIUM). PostgreSQL, for the history tests and make dev, is
+# Debian's package too, installed the same way when missing.
 set -euo pipefail
 
 CONSUL_VERSION=${CONSUL_VERSION:-1.22.0}
@@ -74,6 +75,19 @@ install() {
   log "$name v$(version_of "$name" "$bindir/$name") -> bin/$name"
 }
 
+# apt_install PACKAGE WHAT installs a Debian package, as root or through sudo.
+apt_install() {
+  command -v apt-get >/dev/null || { log "no apt-get to install $1: install $2 by hand"; exit 1; }
+  local sudo=()
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { log "installing $1 needs root: run apt-get install $1 as root"; exit 1; }
+    sudo=(sudo)
+  fi
+  log "installing Debian's $1 for $2 (apt-get, once per machine)"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "$1" >/dev/null
+}
+
 # install_chromium installs Debian's chromium unless a chromium is on PATH already.
 install_chromium() {
   local found
@@ -83,26 +97,32 @@ install_chromium() {
     log "using $found ($("$found" --version 2>/dev/null | head -n 1))"
     return
   fi
-  command -v apt-get >/dev/null || { log "no chromium on PATH and no apt-get to install it: install Chromium, or set DAGFLOW_CHROMIUM for the UI tests"; exit 1; }
-  local sudo=()
-  if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null || { log "installing chromium needs root: run apt-get install chromium as root"; exit 1; }
-    sudo=(sudo)
-  fi
-  log "installing Debian's chromium for the UI tests (apt-get, once per machine)"
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium >/dev/null
+  apt_install chromium "the UI tests (or set DAGFLOW_CHROMIUM)"
   log "$(chromium --version 2>/dev/null | head -n 1) -> $(command -v chromium)"
+}
+
+# install_postgres installs Debian's PostgreSQL unless its server programs are on PATH or where
+# Debian puts them (/usr/lib/postgresql/VERSION/bin), which is where the tests look.
+install_postgres() {
+  local found
+  found=$(command -v postgres || ls /usr/lib/postgresql/*/bin/postgres 2>/dev/null | tail -n 1 || true)
+  if [ -z "$found" ]; then
+    apt_install postgresql "the history tests and make dev"
+    found=$(ls /usr/lib/postgresql/*/bin/postgres | tail -n 1)
+  fi
+  log "using $found ($("$found" --version | head -n 1))"
 }
 
 case "${1:-all}" in
   consul) install consul github.com/hashicorp/consul "$CONSUL_VERSION" ;;
   nomad) install nomad github.com/hashicorp/nomad "$NOMAD_VERSION" "-require=github.com/hashicorp/nomad/api@$NOMAD_API_VERSION" ;;
   chromium) install_chromium ;;
+  postgres) install_postgres ;;
   all)
     "$0" consul
     "$0" nomad
     "$0" chromium
+    "$0" postgres
     ;;
-  *) log "usage: $0 [consul|nomad|chromium|all]"; exit 2 ;;
+  *) log "usage: $0 [consul|nomad|chromium|postgres|all]"; exit 2 ;;
 esac
