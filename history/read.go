@@ -163,8 +163,8 @@ func (db *DB) addTasks(ctx context.Context, recs []*state.RunRecord) error {
 		return fmt.Errorf("read tries from history: %w", err)
 	}
 	var (
-		tr                                   state.Try
-		task                                 string
+		tr                                  state.Try
+		task                                string
 		scheduled, queued, started, endedAt *time.Time
 	)
 	_, err = pgx.ForEachRow(rows, []any{&k.DAG, &k.ID, &task, &tr.Try, &tr.JobID, &st, &scheduled, &queued,

@@ -17,6 +17,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/dagflow/dagflow/api"
+	"github.com/dagflow/dagflow/config"
+	"github.com/dagflow/dagflow/internal/devstack"
 	"github.com/dagflow/dagflow/internal/testcluster"
 )
 
@@ -307,6 +309,163 @@ func TestUIEscapesEverything(t *testing.T) {
 	b.click(`a.tab[data-tab="graph"]`)
 	b.waitJS("the graph colours the run", `document.querySelectorAll('svg.graph g.node.st-success').length === 2`)
 	shows("the DAG page", tag)
+}
+
+const keptDAG = `
+dag "kept" {
+  task "only" {
+    command = "/bin/sh"
+    args    = ["-c", "echo output of ${run.id}"]
+  }
+}
+`
+
+// TestUIHistory keeps one run per DAG in Consul, so that older runs come from history, and
+// pages through them in the UI: the runs tab and the grid mark them, an old run shows its
+// timeline with no actions, and its try's log comes from history. When the history database
+// stops answering, the runs tab says so.
+func TestUIHistory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// A PostgreSQL of its own, to stop it at the end.
+	pg := devstack.StartPostgresT(t)
+	url, err := pg.CreateDatabase(ctx, "uihistory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testcluster.New(t, testcluster.Options{Config: func(cfg *config.Server) {
+		cfg.History.URL = url
+		cfg.Retention.KeepRuns = 1
+	}})
+	c.Apply(keptDAG)
+	cl := c.Client(0, c.AdminToken)
+	var ids []string // oldest first
+	for range 4 {
+		res, err := cl.DAGs().Trigger(ctx, "kept", &api.TriggerRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.RunIDs[0])
+		c.WaitRun("kept", res.RunIDs[0], time.Minute, "succeeded", func(r *api.Run) bool { return r.State == "success" })
+	}
+	// Retention lets the older runs go once history holds them.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		recs, err := c.Store.Runs(ctx, "kept")
+		if err == nil && len(recs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Consul still holds %d runs of kept; want 1 (keep_runs)", len(recs))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	op := c.Token(api.RoleOperator)
+	b := newBrowser(t)
+
+	// Two runs a page, to page through four.
+	b.open(c.Instances[0].URL + "/#/dags/kept/runs?per_page=2")
+	b.do("sign in",
+		chromedp.WaitVisible(chromedp.ID("login-token")),
+		chromedp.SendKeys(chromedp.ID("login-token"), op),
+		chromedp.Click(chromedp.ID("login-submit")))
+	// listed is [run, marked as from history] of each row of the runs tab.
+	const listed = `JSON.stringify([...document.querySelectorAll('#run-list tbody tr')].map((r) => [r.dataset.run, !!r.querySelector('.pill-history')]))`
+	rows := func(what string, want ...any) {
+		t.Helper()
+		b.waitJS(what, listed+` === `+jsString(jsonOf(want)))
+	}
+	rows("the first page lists the run Consul keeps and one from history", []any{ids[3], false}, []any{ids[2], true})
+	b.waitJS("the history badge says why it is there",
+		`(() => {
+			const p = document.querySelector('#run-list tr[data-run=`+jsString(ids[2])+`] .pill-history');
+			return p.textContent === 'history' && p.title.includes('read-only') && p.title.includes('older than the latest run of its DAG');
+		})()`)
+	if got := b.eval(`JSON.stringify([!!document.getElementById('history-note'), document.querySelector('.pager .page-newer').disabled, document.querySelector('.pager .page-label').textContent])`); got != `[false,true,"Runs 1–2, the newest"]` {
+		t.Fatalf("first page: [history note, newer disabled, label] = %s", got)
+	}
+	b.click(`.pager .page-older`)
+	rows("the older page lists two runs from history", []any{ids[1], true}, []any{ids[0], true})
+	b.waitJS("the older page is the last",
+		`document.querySelector('.pager .page-older').disabled && document.querySelector('.pager .page-label').textContent === 'Runs 3–4'`)
+
+	// The grid shows the same page, oldest on the left.
+	columns := `JSON.stringify([...document.querySelectorAll('#grid th.run-col')].map((th) => [th.querySelector('a.grid-run').dataset.run, th.classList.contains('from-history')]))`
+	b.click(`a.tab[data-tab="grid"]`)
+	b.waitJS("the grid shows the older page", columns+` === `+jsString(jsonOf([]any{[]any{ids[0], true}, []any{ids[1], true}}))+
+		` && document.querySelectorAll('#grid a.cell.st-success').length === 2`)
+	b.click(`.pager .page-newer`)
+	b.waitJS("the grid goes back to the newest runs", columns+` === `+jsString(jsonOf([]any{[]any{ids[2], true}, []any{ids[3], false}}))+
+		` && document.querySelectorAll('#grid a.cell.st-success').length === 2`)
+	b.click(`.pager .page-older`)
+	b.waitJS("the grid pages back again", columns+` === `+jsString(jsonOf([]any{[]any{ids[0], true}, []any{ids[1], true}})))
+
+	// The oldest run: its timeline, and nothing to act on.
+	b.click(`#grid a.grid-run[data-run=` + jsString(ids[0]) + `]`)
+	b.waitJS("the old run's page shows it from history with its timeline",
+		`document.getElementById('run-id').textContent === `+jsString(ids[0])+` &&
+		 document.getElementById('run-source').textContent === 'from history (read-only)' &&
+		 document.querySelector('.run-state').dataset.state === 'success' &&
+		 document.querySelectorAll('#run-tasks .track a.bar.st-success').length === 1`)
+	if got := b.eval(`document.querySelectorAll('#run-tasks button, #cancel-run').length`); got != "0" {
+		t.Fatalf("the page of a run only history holds offers %s actions; want none", got)
+	}
+	b.click(`#run-tasks tr[data-task="only"] a.task-link`)
+	b.waitJS("the old try's log comes from history",
+		`document.getElementById('log-output').textContent === `+jsString("output of "+ids[0]+"\n")+` &&
+		 document.getElementById('log-status').textContent.includes('from the history database') &&
+		 document.getElementById('try-source') !== null && document.getElementById('try-clear') === null`)
+
+	// Back on the DAG, the runs tab is where it was.
+	b.click(`.crumbs a[href="#/dags/kept"]`)
+	b.waitVisible(`svg.graph`)
+	b.click(`a.tab[data-tab="runs"]`)
+	rows("the runs tab is still on the older page", []any{ids[1], true}, []any{ids[0], true})
+	b.click(`.pager .page-newest`)
+	rows("the newest runs again", []any{ids[3], false}, []any{ids[2], true})
+
+	// PostgreSQL stops: the first page, polled, holds Consul's run only and says why.
+	if err := pg.Down(); err != nil {
+		t.Fatal(err)
+	}
+	b.waitJS("the runs tab says the history database does not answer",
+		`(() => {
+			const n = document.getElementById('history-note');
+			return n && n.dataset.history === 'unavailable' && n.textContent.includes('does not answer');
+		})()`)
+	rows("only the run Consul keeps is listed", []any{ids[3], false})
+	b.checkClean()
+}
+
+// TestUIWithoutHistory: without a history database, the runs tab and the grid say how far back
+// runs go.
+func TestUIWithoutHistory(t *testing.T) {
+	t.Parallel()
+	c := testcluster.New(t, testcluster.Options{})
+	c.Apply(keptDAG)
+	viewer := c.Token(api.RoleViewer)
+	b := newBrowser(t)
+
+	b.open(c.Instances[0].URL + "/")
+	b.do("sign in",
+		chromedp.WaitVisible(chromedp.ID("login-token")),
+		chromedp.SendKeys(chromedp.ID("login-token"), viewer),
+		chromedp.Click(chromedp.ID("login-submit")))
+	b.click(`#dag-list a.dag-link[data-dag="kept"]`)
+	note := fmt.Sprintf("Runs older than the latest %d of each DAG are not kept: this server has no history database. "+
+		"Configure a history block (docs/server.md) to keep them in PostgreSQL.", config.Default().Retention.KeepRuns)
+	for _, tab := range []string{"runs", "grid"} {
+		b.click(`a.tab[data-tab="` + tab + `"]`)
+		b.waitJS("the "+tab+" tab says runs go back only as far as Consul keeps them",
+			`(() => {
+				const n = document.querySelector('.pane-`+tab+` #history-note');
+				return n && n.textContent === `+jsString(note)+`;
+			})()`)
+	}
+	if got := b.eval(`document.querySelector('.pager .page-older').disabled`); got != "true" {
+		t.Fatalf("with no runs, Older is enabled")
+	}
+	b.checkClean()
 }
 
 // browser is one headless Chromium with one tab, recording what must never happen: a

@@ -2,7 +2,7 @@ package devstack
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"

@@ -123,6 +123,7 @@ const seg = encodeURIComponent;
 
 export const paths = {
   self: () => '/v1/acl/token/self',
+  historyStatus: () => '/v1/status/history',
   dags: () => '/v1/dags',
   dag: (d) => '/v1/dags/' + seg(d),
   runs: () => '/v1/runs',
@@ -135,3 +136,24 @@ export const paths = {
   cancel: (d, r) => paths.run(d, r) + '/cancel',
   logs: (d, r, t, n) => paths.run(d, r) + '/tasks/' + seg(t) + '/tries/' + seg(n) + '/logs',
 };
+
+// historyStatus resolves to what /v1/status/history says ({enabled, available, error,
+// keep_runs}), read once per page load: the configuration does not change while the page is
+// open, and whether the database answers right now is in each run list's X-Dagflow-History
+// header. It resolves to null when the server cannot say; a failed request is tried again on
+// the next call.
+let historyAnswer = null;
+
+export function historyStatus() {
+  if (!historyAnswer) {
+    historyAnswer = getJSON(paths.historyStatus()).then((r) => r.data, (e) => {
+      if (!(e instanceof ApiError && e.status === 404)) historyAnswer = null;
+      return null;
+    });
+  }
+  return historyAnswer;
+}
+
+// RUN_FROM_HISTORY is the source of a run Consul no longer keeps, read from the history
+// database: it can be read, not acted on.
+export const RUN_FROM_HISTORY = 'history';

@@ -1,7 +1,7 @@
 // dagflow's web UI: a single page, hash-routed, that polls the API of the instance serving it.
 //
 //   #/dags                                      the DAG list
-//   #/dags/NAME[/graph|grid|runs|source|trigger] a DAG
+//   #/dags/NAME[/graph|grid|runs|source|trigger] a DAG (?per_page=N: runs per page of grid and runs)
 //   #/dags/NAME/runs/RUN                        a run
 //   #/dags/NAME/runs/RUN/tasks/TASK/tries/N     a try and its output
 //
@@ -41,9 +41,12 @@ configure({
   },
 });
 
-// parse reads the hash into a route: {kind, key, ...params}.
+// parse reads the hash into a route: {kind, key, query, ...params}.
 function parse() {
-  const raw = location.hash.replace(/^#\/?/, '').split('?')[0];
+  const hash = location.hash.replace(/^#\/?/, '');
+  const at = hash.indexOf('?');
+  const raw = at < 0 ? hash : hash.slice(0, at);
+  const query = new URLSearchParams(at < 0 ? '' : hash.slice(at + 1));
   let parts;
   try {
     parts = raw.split('/').filter((p) => p !== '').map(decodeURIComponent);
@@ -54,7 +57,7 @@ function parse() {
   if (parts.length === 0 || (a === 'dags' && parts.length === 1)) return {kind: 'dags', key: 'dags'};
   if (a !== 'dags') return {kind: 'missing', key: 'missing'};
   if (parts.length === 2 || (parts.length === 3 && ['graph', 'grid', 'runs', 'source', 'trigger'].includes(b))) {
-    return {kind: 'dag', key: JSON.stringify(['dag', dag]), dag, tab: b || 'graph'};
+    return {kind: 'dag', key: JSON.stringify(['dag', dag]), dag, tab: b || 'graph', query};
   }
   if (b === 'runs' && parts.length === 4) return {kind: 'run', key: JSON.stringify(['run', dag, run]), dag, run};
   if (b === 'runs' && c === 'tasks' && d === 'tries' && parts.length === 8 && /^[1-9][0-9]*$/.test(n)) {

@@ -1,13 +1,15 @@
 // A DAG's page: graph, grid, runs, source and trigger tabs.
 
 import {h, patch, dagHref, runHref, tryHref, badge, stateClass, stateName, timeEl, fmtTime, fmtDur, between, short, finished} from './dom.js';
-import {ApiError, can, getJSON, paths, post} from './api.js';
+import {ApiError, RUN_FROM_HISTORY, can, getJSON, historyStatus, paths, post} from './api.js';
 import {layout, Graph} from './graph.js';
 import {clearTask, operatorButton} from './actions.js';
 import {filter, pauseSwitch, recentDots, tagButton} from './dags.js';
 
-// GRID_RUNS is how many recent runs the grid and the runs tab show.
+// GRID_RUNS is how many runs a page of the grid and of the runs tab shows, unless the route
+// says otherwise (?per_page=N, up to MAX_PER_PAGE, the most the API lists at once).
 const GRID_RUNS = 25;
+const MAX_PER_PAGE = 500;
 
 const TABS = [
   ['graph', 'Graph'],
@@ -17,12 +19,36 @@ const TABS = [
   ['trigger', 'Trigger'],
 ];
 
-// prefs keeps per-DAG choices (shown run, zoom, source version) while the page is open.
+// prefs keeps per-DAG choices (shown run, zoom, source version, page of runs) while the page
+// is open. pages is where the grid and the runs tab are: tokens[i] is the next_token of page i
+// (page 0, the newest runs, has none), idx the page shown.
 const prefs = new Map();
 
 function prefsOf(dag) {
-  if (!prefs.has(dag)) prefs.set(dag, {run: '', scale: 0, version: '', task: ''});
+  if (!prefs.has(dag)) prefs.set(dag, {run: '', scale: 0, version: '', task: '', perPage: GRID_RUNS, pages: firstPage()});
   return prefs.get(dag);
+}
+
+function firstPage() {
+  return {tokens: [''], idx: 0};
+}
+
+// fromHistory reports whether a run or run stub was read from the history database: Consul no
+// longer keeps it, and the server refuses to act on it.
+export function fromHistory(run) {
+  return !!run && run.source === RUN_FROM_HISTORY;
+}
+
+// historyPill marks a run read from the history database; keep is how many runs of each DAG
+// Consul keeps, when known.
+export function historyPill(keep, label = 'history', props = {}) {
+  const kept = keep === 1 ? 'the latest run' : keep ? 'the latest ' + keep + ' runs' : 'the latest runs';
+  return h('span', {
+    class: 'pill pill-history',
+    title: 'Read from the history database (PostgreSQL): this run is older than ' + kept + ' of its DAG, which Consul keeps. ' +
+      'It is read-only: it cannot be cleared, marked or cancelled.',
+    ...props,
+  }, label);
 }
 
 // showRun makes the graph of dag show run (from the run page's "graph" link).
@@ -115,15 +141,71 @@ export function dagView(ctx, params) {
 
   let info = null;
   let infoText = '';
-  let runs = [];
+  let runs = []; // the newest runs, for the graph
+  // A page of runs: {token, per, runs (newest first), next (token of the page after it, or
+  // ''), historyDown (the history database did not answer the list)}. latest is page 0, older
+  // the older page shown, if any. An older page is read once, then again only while some of
+  // its runs are unfinished; page 0 is read on every refresh unless an older page is shown.
+  let latest = null;
+  let older = null;
+  let latestStale = false;
+  let hist = null; // /v1/status/history, read once per page load
   const cache = new RunCache(dag);
   const sources = new Map();
+  takeQuery(params.query);
+
+  // takeQuery applies ?per_page=N from the route; another page size starts from the newest runs.
+  function takeQuery(q) {
+    const v = q ? q.get('per_page') : null;
+    if (!v || !/^[1-9][0-9]*$/.test(v)) return;
+    const n = Math.min(Number(v), MAX_PER_PAGE);
+    if (n === pr.perPage) return;
+    pr.perPage = n;
+    pr.pages = firstPage();
+    latest = null;
+    older = null;
+  }
+
+  const paging = () => tab === 'grid' || tab === 'runs';
+
+  async function runsPage(token) {
+    const per = pr.perPage;
+    const r = await getJSON(paths.runs(), {dag, per_page: per, next_token: token});
+    return {
+      token, per, runs: r.data,
+      next: r.headers.get('X-Dagflow-Next-Token') || '',
+      historyDown: r.headers.get('X-Dagflow-History') === 'unavailable',
+    };
+  }
+
+  // shownPage is the page the grid and the runs tab show; null until it is read.
+  function shownPage() {
+    const pg = pr.pages;
+    if (pg.idx === 0) return latest && latest.per === pr.perPage ? latest : null;
+    return older && older.token === pg.tokens[pg.idx] && older.per === pr.perPage ? older : null;
+  }
 
   async function refresh() {
-    const [d, r] = await Promise.all([getJSON(paths.dag(dag)), getJSON(paths.runs(), {dag, per_page: GRID_RUNS})]);
+    const pg = pr.pages;
+    const token = pg.tokens[pg.idx];
+    const onOlder = paging() && pg.idx > 0;
+    const wantLatest = !onOlder || !latest || latest.per !== pr.perPage;
+    const wantOlder = onOlder && (!shownPage() || older.runs.some((r) => !finished(r.state)));
+    const [d, l, o, hs] = await Promise.all([
+      getJSON(paths.dag(dag)),
+      wantLatest ? runsPage('') : null,
+      wantOlder ? runsPage(token) : null,
+      paging() ? historyStatus() : hist,
+    ]);
     info = d.data;
     infoText = d.text;
-    runs = r.data;
+    if (l && l.per === pr.perPage) {
+      latest = l;
+      runs = l.runs;
+    }
+    latestStale = !wantLatest;
+    if (o && o.token === pr.pages.tokens[pr.pages.idx]) older = o; // else another page was picked meanwhile
+    hist = hs;
     sources.set(info.version, info.source);
     drawHead();
     drawTabs();
@@ -132,9 +214,53 @@ export function dagView(ctx, params) {
 
   function update(p) {
     tab = p.tab;
+    takeQuery(p.query);
     drawTabs();
     drawTab().catch((e) => ctx.report(e));
+    // What the tab shows may not be read yet: read it now rather than at the next poll.
+    if ((paging() && (!shownPage() || !hist)) || (tab === 'graph' && (latestStale || !latest))) refreshSoon();
     return true;
+  }
+
+  // goPage shows page idx of runs: the next older one, a newer one, or the newest (0).
+  function goPage(idx) {
+    const pg = pr.pages;
+    if (idx === pg.idx + 1) {
+      const cur = shownPage();
+      if (!cur || !cur.next) return;
+      pg.tokens[idx] = cur.next;
+    } else if (idx < 0 || idx > pg.idx) {
+      return;
+    }
+    pg.tokens.length = idx + 1;
+    pg.idx = idx;
+    drawTab().catch((e) => ctx.report(e));
+    refreshSoon();
+  }
+
+  // pager is the bar above the grid and the runs list: buttons to page through the runs, and a
+  // note on how far back runs go.
+  function pager() {
+    const bar = h('div', {class: 'toolbar pager', role: 'navigation', 'aria-label': 'pages of runs'});
+    const note = h('div', {class: 'history-note-box'});
+    function draw() {
+      const idx = pr.pages.idx;
+      const p = shownPage();
+      const first = idx * pr.perPage + 1;
+      patch(bar, JSON.stringify([idx, p && [p.runs.length, !!p.next]]), () => [
+        h('button', {type: 'button', class: 'btn btn-small page-older', disabled: !p || !p.next, dataset: {key: 'page-older'},
+          title: 'Show the ' + pr.perPage + ' runs before these', onclick: () => goPage(pr.pages.idx + 1)}, '‹ Older'),
+        h('button', {type: 'button', class: 'btn btn-small page-newer', disabled: idx === 0, dataset: {key: 'page-newer'},
+          title: 'Show the ' + pr.perPage + ' runs after these', onclick: () => goPage(pr.pages.idx - 1)}, 'Newer ›'),
+        h('button', {type: 'button', class: 'btn btn-small page-newest', disabled: idx === 0, dataset: {key: 'page-newest'},
+          title: 'Show the newest runs, and follow them', onclick: () => goPage(0)}, 'Newest »'),
+        h('span', {class: 'muted page-label'}, !p ? 'Loading runs…'
+          : p.runs.length ? (p.runs.length === 1 ? 'Run ' + first : 'Runs ' + first + '–' + (first + p.runs.length - 1)) + (idx === 0 ? ', the newest' : '')
+            : idx === 0 ? '' : 'No older runs'),
+      ]);
+      patch(note, JSON.stringify([hist, p && p.historyDown]), () => historyNote(hist, p));
+    }
+    return {el: [bar, note], draw};
   }
 
   function drawHead() {
@@ -231,8 +357,9 @@ export function dagView(ctx, params) {
         const stub = runs.find((r) => r.id === id) || {id, state: 'unknown'};
         shown = (await cache.get([stub])).get(id) || null;
       }
-      patch(open, shown ? shown.id + shown.state : '', () => shown
-        ? [badge(shown.state), ' ', h('a', {href: runHref(dag, shown.id), class: 'name', id: 'graph-open-run'}, 'open run')]
+      patch(open, shown ? shown.id + shown.state + shown.source : '', () => shown
+        ? [badge(shown.state), fromHistory(shown) ? historyPill(hist && hist.keep_runs) : null, ' ',
+          h('a', {href: runHref(dag, shown.id), class: 'name', id: 'graph-open-run'}, 'open run')]
         : null);
       // The shown run may be of an older version, with other tasks.
       let def = info;
@@ -276,7 +403,7 @@ export function dagView(ctx, params) {
       const name = pr.task;
       const def = name ? shownDef.task_list.find((t) => t.name === name) : null;
       const ti = name && shown ? shown.tasks.find((t) => t.task === name) : null;
-      patch(panel, JSON.stringify([name, def, ti, shown && shown.id, can('operator')]), () => {
+      patch(panel, JSON.stringify([name, def, ti, shown && shown.id, shown && shown.source, can('operator')]), () => {
         if (!name || (!def && !ti)) return h('p', {class: 'muted hint'}, 'Select a task to see its details.');
         const last = ti && ti.tries.length ? ti.tries[ti.tries.length - 1] : null;
         return [
@@ -285,7 +412,7 @@ export function dagView(ctx, params) {
             ti ? badge(ti.state) : null,
             h('span', {class: 'spacer'}),
             last ? h('a', {class: 'btn', href: tryHref(dag, shown.id, name, last.try)}, 'Log of try ' + last.try) : null,
-            ti ? operatorButton('Clear…', {class: 'btn', dataset: {key: 'panel-clear'}}, (ev) => clearTask(ev.currentTarget, dag, shown.id, name, refreshSoon)) : null),
+            ti && !fromHistory(shown) ? operatorButton('Clear…', {class: 'btn', dataset: {key: 'panel-clear'}}, (ev) => clearTask(ev.currentTarget, dag, shown.id, name, refreshSoon)) : null),
           h('dl', {class: 'facts'},
             def ? fact('Trigger rule', def.trigger_rule) : null,
             def ? fact('Queue', def.queue) : null,
@@ -305,13 +432,21 @@ export function dagView(ctx, params) {
     refresh().catch((e) => ctx.report(e));
   }
 
-  // The grid: tasks × recent runs, each cell the task instance's state.
+  // The grid: tasks × a page of runs, each cell the task instance's state.
   function gridPane() {
+    const pages = pager();
     const body = h('div', {class: 'grid-scroll', dataset: {scroll: 'grid'}});
-    const el = h('div', {class: 'pane pane-grid'}, legend(), body);
+    const el = h('div', {class: 'pane pane-grid'}, pages.el, legend(), body);
     let order = {sig: '', names: []};
 
     async function draw() {
+      pages.draw();
+      const page = shownPage();
+      if (!page) {
+        patch(body, 'loading', () => h('p', {class: 'muted loading'}, 'Loading runs…'));
+        return;
+      }
+      const runs = page.runs;
       const details = await cache.get(runs);
       const sig = JSON.stringify([info.task_list.map((t) => t.name), info.edges]);
       if (order.sig !== sig) order = {sig, names: layout(info.task_list.map((t) => t.name), info.edges).order};
@@ -341,14 +476,18 @@ export function dagView(ctx, params) {
         if (d) for (const t of d.tasks) m.set(t.task, t);
         return m;
       });
-      patch(body, JSON.stringify([rows, cols, cells.map((m) => [...m.values()].map((t) => [t.task, t.state, t.tries.length]))]), () => {
-        if (!cols.length) return h('p', {class: 'empty'}, 'No runs yet. Trigger one, or wait for the schedule.');
+      if (page !== shownPage()) return; // another page was picked meanwhile
+      patch(body, JSON.stringify([rows, cols, cells.map((m) => [...m.values()].map((t) => [t.task, t.state, t.tries.length])), hist && hist.keep_runs]), () => {
+        if (!cols.length) {
+          return h('p', {class: 'empty'}, pr.pages.idx ? 'No older runs.' : 'No runs yet. Trigger one, or wait for the schedule.');
+        }
         return h('table', {class: 'grid', id: 'grid'},
           h('thead', null, h('tr', null,
             h('th', {class: 'corner', scope: 'col'}, 'Task ', h('span', {class: 'muted'}, '╲ run (oldest → newest)')),
-            cols.map((r) => h('th', {scope: 'col', class: 'run-col'},
-              h('a', {href: runHref(dag, r.id), class: ['grid-run', stateClass(r.state)], dataset: {run: r.id, key: 'gh:' + r.id},
-                title: r.id + ' — ' + stateName(r.state) + ' — ' + fmtTime(r.logical_date), 'aria-label': 'run ' + r.id + ', ' + stateName(r.state)}))))),
+            cols.map((r) => h('th', {scope: 'col', class: ['run-col', fromHistory(r) ? 'from-history' : null]},
+              h('a', {href: runHref(dag, r.id), class: ['grid-run', stateClass(r.state)], dataset: {run: r.id, key: 'gh:' + r.id, source: r.source},
+                title: r.id + ' — ' + stateName(r.state) + ' — ' + fmtTime(r.logical_date) + (fromHistory(r) ? ' — from history (read-only)' : ''),
+                'aria-label': 'run ' + r.id + ', ' + stateName(r.state) + (fromHistory(r) ? ', from history' : '')}))))),
           h('tbody', null, rows.map((name) => h('tr', {dataset: {task: name}},
             h('th', {scope: 'row', class: 'task-name name', title: name}, name),
             cols.map((r, i) => {
@@ -369,17 +508,22 @@ export function dagView(ctx, params) {
     return {el, draw};
   }
 
-  // The runs tab: the recent runs as a table.
+  // The runs tab: a page of runs as a table, newest first.
   function runsPane() {
+    const pages = pager();
     const body = h('div', {class: 'table-scroll', dataset: {scroll: 'runs'}});
-    const el = h('div', {class: 'pane pane-runs'}, body);
+    const el = h('div', {class: 'pane pane-runs'}, pages.el, body);
     async function draw() {
-      patch(body, JSON.stringify(runs) + Math.floor(Date.now() / 5000), () => {
-        if (!runs.length) return h('p', {class: 'empty'}, 'No runs yet.');
+      pages.draw();
+      const page = shownPage();
+      patch(body, JSON.stringify([page && page.runs, pr.pages.idx, hist && hist.keep_runs]) + Math.floor(Date.now() / 5000), () => {
+        if (!page) return h('p', {class: 'muted loading'}, 'Loading runs…');
+        if (!page.runs.length) return h('p', {class: 'empty'}, pr.pages.idx ? 'No older runs.' : 'No runs yet.');
         return h('table', {class: 'table runs', id: 'run-list'},
           h('thead', null, h('tr', null, ['Run', 'State', 'Type', 'Logical date', 'Started', 'Duration', 'Tasks'].map((c) => h('th', {scope: 'col'}, c)))),
-          h('tbody', null, runs.map((r) => h('tr', {dataset: {run: r.id}},
-            h('td', {class: 'name'}, h('a', {href: runHref(dag, r.id), class: 'name', dataset: {key: 'rl:' + r.id}}, r.id)),
+          h('tbody', null, page.runs.map((r) => h('tr', {class: fromHistory(r) ? 'from-history' : null, dataset: {run: r.id, source: r.source}},
+            h('td', {class: 'name'}, h('a', {href: runHref(dag, r.id), class: 'name', dataset: {key: 'rl:' + r.id}}, r.id),
+              fromHistory(r) ? [' ', historyPill(hist && hist.keep_runs)] : null),
             h('td', null, badge(r.state)),
             h('td', null, r.type),
             h('td', null, timeEl(r.logical_date)),
@@ -433,6 +577,22 @@ export function dagView(ctx, params) {
 
 function fact(label, value) {
   return h('div', {class: 'fact'}, h('dt', null, label), h('dd', null, value));
+}
+
+// historyNote says how far back runs go, from /v1/status/history (hist) and the page of runs
+// shown (whether the history database answered it).
+function historyNote(hist, page) {
+  const keep = hist && hist.keep_runs ? hist.keep_runs : 0;
+  const latest = keep === 1 ? 'the latest one' : keep ? 'the latest ' + keep : 'the latest runs Consul keeps';
+  if (hist && !hist.enabled) {
+    return h('p', {class: 'history-note muted small', id: 'history-note', dataset: {history: 'none'}},
+      'Runs older than ' + latest + ' of each DAG are not kept: this server has no history database. Configure a ',
+      h('code', null, 'history'), ' block (', h('code', null, 'docs/server.md'), ') to keep them in PostgreSQL.');
+  }
+  const down = page ? page.historyDown : !!hist && !hist.available;
+  if (!down) return null;
+  return h('p', {class: 'history-note notice', id: 'history-note', role: 'status', dataset: {history: 'unavailable'}, title: (hist && hist.error) || null},
+    'The history database does not answer: runs older than ' + latest + ' of each DAG are hidden until it does.');
 }
 
 // description shows the first lines of a long description; a click shows all of it.

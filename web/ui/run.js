@@ -3,7 +3,7 @@
 import {h, patch, dagHref, tryHref, badge, stateClass, stateName, timeEl, fmtTime, fmtDur, between, parseTime, short, finished, jsonText} from './dom.js';
 import {can, getJSON, paths} from './api.js';
 import {cancelRun, clearTask, markTask, operatorButton} from './actions.js';
-import {breadcrumbs, showRun, stateCounts, tryLink, legend, versionOf, runTasks} from './dag.js';
+import {breadcrumbs, fromHistory, historyPill, showRun, stateCounts, tryLink, legend, versionOf, runTasks} from './dag.js';
 
 export function runView(ctx, {dag, run}) {
   const head = h('div', {class: 'run-head'});
@@ -21,6 +21,8 @@ export function runView(ctx, {dag, run}) {
   let tasksOf = [];
 
   async function refresh() {
+    // A run only history holds no longer changes: it is read once.
+    if (data && fromHistory(data)) return;
     const r = await getJSON(paths.run(dag, run));
     data = r.data;
     text = r.text;
@@ -39,13 +41,16 @@ export function runView(ctx, {dag, run}) {
   function draw() {
     const op = can('operator');
     const running = !finished(data.state);
+    // A run only history holds is read-only: the server refuses to clear, mark or cancel it.
+    const readOnly = fromHistory(data);
     patch(head, text + op + (running ? Math.floor(Date.now() / 5000) : ''), () => [
       h('div', {class: 'title-row'},
         h('h1', {class: 'name', id: 'run-id'}, data.id),
         badge(data.state, 'run-state'),
+        readOnly ? historyPill(0, 'from history (read-only)', {id: 'run-source'}) : null,
         h('span', {class: 'spacer'}),
         h('a', {class: 'btn', href: dagHref(dag, 'graph'), onclick: () => showRun(dag, data.id)}, 'Graph'),
-        running ? operatorButton('Cancel run…', {class: 'btn btn-danger', id: 'cancel-run', dataset: {key: 'cancel'}}, (ev) => cancelRun(ev.currentTarget, dag, run, again)) : null),
+        running && !readOnly ? operatorButton('Cancel run…', {class: 'btn btn-danger', id: 'cancel-run', dataset: {key: 'cancel'}}, (ev) => cancelRun(ev.currentTarget, dag, run, again)) : null),
       h('dl', {class: 'facts'},
         fact('Type', data.type),
         fact('Logical date', timeEl(data.logical_date)),
@@ -55,6 +60,9 @@ export function runView(ctx, {dag, run}) {
         fact('Duration', data.started_at ? fmtDur(between(data.started_at, data.ended_at)) : '—'),
         fact('Version', h('code', {title: data.version}, short(data.version))),
         fact('Tasks', stateCounts(data.task_states))),
+      readOnly ? h('p', {class: 'muted small', id: 'run-history-note'},
+        'Consul no longer keeps this run: it is read from the history database, with its tries and logs. ' +
+        'It cannot be cleared, marked or cancelled; trigger a new run instead.') : null,
       data.params && Object.keys(data.params).length
         ? h('dl', {class: 'facts params', id: 'run-params', 'aria-label': 'params'}, h('div', {class: 'fact'}, h('dt', null, 'Params')),
           Object.keys(data.params).sort().map((k) => h('div', {class: 'fact param'},
@@ -62,7 +70,7 @@ export function runView(ctx, {dag, run}) {
         : null,
     ]);
 
-    patch(tasks, JSON.stringify(tasksOf) + op, () => {
+    patch(tasks, JSON.stringify(tasksOf) + op + readOnly, () => {
       timeline = new Timeline(dag, run);
       return h('table', {class: 'table tasks', id: 'run-tasks'},
         h('colgroup', null, ['c-task', 'c-state', 'c-tries', 'c-time', 'c-dur', 'c-act'].map((c) => h('col', {class: c}))),
@@ -80,13 +88,13 @@ export function runView(ctx, {dag, run}) {
             h('td', {class: 'tries'}, ti.tries.length ? ti.tries.map((tr) => tryLink(dag, run, ti.task, tr)) : h('span', {class: 'muted'}, '—')),
             h('td', {class: 'timeline'}, timeline.track(ti)),
             h('td', {class: 'dur'}, last ? timeline.duration(last) : ''),
-            h('td', {class: 'actions'},
+            h('td', {class: 'actions'}, readOnly ? null : [
               operatorButton('Clear…', {class: 'btn btn-small act-clear', dataset: {task: ti.task, key: 'clear:' + ti.task}, 'aria-label': 'Clear ' + ti.task},
                 (ev) => clearTask(ev.currentTarget, dag, run, ti.task, again)),
               operatorButton('Success…', {class: 'btn btn-small act-success', dataset: {task: ti.task, key: 'ms:' + ti.task}, 'aria-label': 'Mark ' + ti.task + ' success'},
                 (ev) => markTask(ev.currentTarget, dag, run, ti.task, 'success', again)),
               operatorButton('Failed…', {class: 'btn btn-small act-failed', dataset: {task: ti.task, key: 'mf:' + ti.task}, 'aria-label': 'Mark ' + ti.task + ' failed'},
-                (ev) => markTask(ev.currentTarget, dag, run, ti.task, 'failed', again))));
+                (ev) => markTask(ev.currentTarget, dag, run, ti.task, 'failed', again))]));
         })));
     });
     // Between redraws, only the bars and durations of tries in flight move.

@@ -4,7 +4,7 @@
 import {h, patch, dagHref, runHref, badge, stateName, timeEl, fmtDur, between, isHTTP} from './dom.js';
 import {getJSON, paths, request} from './api.js';
 import {clearTask, markTask, operatorButton} from './actions.js';
-import {breadcrumbs, tryLink} from './dag.js';
+import {breadcrumbs, fromHistory, historyPill, tryLink} from './dag.js';
 
 // MAX_READ is the most the server returns per log read; a shorter read of a finished try was
 // the last one.
@@ -12,6 +12,13 @@ const MAX_READ = 1 << 20;
 
 // MAX_SHOWN bounds the text kept on the page; older output is dropped from the top.
 const MAX_SHOWN = 4 << 20;
+
+// LOG_SOURCES names where the server read a log (X-Dagflow-Log-Source).
+const LOG_SOURCES = {
+  nomad: 'Nomad',
+  stored: 'the copy kept in Consul',
+  history: 'the history database',
+};
 
 // logPrefs survive moving between tries.
 const logPrefs = {type: 'stdout', follow: true, wrap: true};
@@ -51,6 +58,7 @@ export function tryView(ctx, {dag, run, task, n}) {
   let log = freshLog();
   let tryData = null;
   let text0 = '';
+  let fixed = false; // the run is one only history holds: it no longer changes
 
   function freshLog() {
     return {offset: 0, source: '', done: false, busy: false, dec: new TextDecoder(), error: '', truncated: false};
@@ -66,8 +74,13 @@ export function tryView(ctx, {dag, run, task, n}) {
   }
 
   async function refresh() {
+    if (fixed) {
+      if (tryData) await pollLog();
+      return;
+    }
     const r = await getJSON(paths.run(dag, run));
     const rd = r.data;
+    fixed = fromHistory(rd);
     const ti = rd.tasks.find((t) => t.task === task);
     tryData = ti ? ti.tries.find((t) => t.try === num) || null : null;
     if (r.text !== text0) {
@@ -80,18 +93,21 @@ export function tryView(ctx, {dag, run, task, n}) {
   const again = () => refresh().catch((e) => ctx.report(e));
 
   function draw(rd, ti) {
-    patch(head, JSON.stringify([ti, rd.state]), () => {
+    patch(head, JSON.stringify([ti, rd.state, rd.source]), () => {
       if (!ti) return h('p', {class: 'error'}, 'Run ', h('span', {class: 'name'}, run), ' has no task ', h('span', {class: 'name'}, task), '.');
       const newer = ti.tries.length > num ? ti.tries[ti.tries.length - 1] : null;
+      // A run only history holds is read-only: the server refuses to clear or mark its tasks.
+      const readOnly = fromHistory(rd);
       return [
         h('div', {class: 'title-row'},
           h('h1', {class: 'name', id: 'try-title'}, task),
           h('span', {class: 'muted'}, 'try ' + n),
           tryData ? badge(tryData.state, 'try-state') : null,
+          readOnly ? historyPill(0, 'from history (read-only)', {id: 'try-source'}) : null,
           h('span', {class: 'spacer'}),
-          operatorButton('Clear…', {class: 'btn act-clear', id: 'try-clear', dataset: {key: 'clear'}}, (ev) => clearTask(ev.currentTarget, dag, run, task, again)),
-          operatorButton('Mark success…', {class: 'btn act-success', dataset: {key: 'ms'}}, (ev) => markTask(ev.currentTarget, dag, run, task, 'success', again)),
-          operatorButton('Mark failed…', {class: 'btn act-failed', dataset: {key: 'mf'}}, (ev) => markTask(ev.currentTarget, dag, run, task, 'failed', again))),
+          readOnly ? null : operatorButton('Clear…', {class: 'btn act-clear', id: 'try-clear', dataset: {key: 'clear'}}, (ev) => clearTask(ev.currentTarget, dag, run, task, again)),
+          readOnly ? null : operatorButton('Mark success…', {class: 'btn act-success', dataset: {key: 'ms'}}, (ev) => markTask(ev.currentTarget, dag, run, task, 'success', again)),
+          readOnly ? null : operatorButton('Mark failed…', {class: 'btn act-failed', dataset: {key: 'mf'}}, (ev) => markTask(ev.currentTarget, dag, run, task, 'failed', again))),
         h('div', {class: 'tries-nav'}, h('span', {class: 'muted'}, 'Tries: '), ti.tries.map((tr) => {
           const a = tryLink(dag, run, task, tr);
           if (tr.try === num) a.setAttribute('aria-current', 'page');
@@ -161,7 +177,7 @@ export function tryView(ctx, {dag, run, task, n}) {
     if (l.error) parts.push('cannot read the log: ' + l.error);
     else if (l.done) parts.push(text.length ? 'complete' : 'no output');
     else parts.push(text.length ? 'live, following' : 'waiting for output…');
-    if (l.source) parts.push('from ' + (l.source === 'stored' ? 'the copy kept in Consul' : 'Nomad'));
+    if (l.source) parts.push('from ' + (LOG_SOURCES[l.source] || l.source));
     if (l.truncated) parts.push('only the tail was kept');
     status.textContent = parts.join(' · ');
     pre.classList.toggle('empty-log', !text.length);
