@@ -105,8 +105,9 @@ type Fence interface {
 }
 
 // History is told of every run the engine wrote, and asked before a finished run leaves
-// Consul, so retention never drops a run long-term history lacks. *history.Recorder is one. Its
-// methods must not block.
+// Consul, so retention never drops a run long-term history lacks: the engine deletes a run as
+// soon as Archived says yes for it, which it says once. *history.Recorder is one. Its methods
+// must not block.
 type History interface {
 	Changed(dag, id string)
 	Archived(dag, id string) bool

@@ -112,11 +112,15 @@ func (r *Recorder) Changed(dag, id string) {
 }
 
 // Archived reports whether history holds the finished run id of dag as Consul does, so Consul
-// may let it go.
+// may let it go. A true answer is given once: the engine deletes the run when it gets it, so
+// the Recorder forgets the run then, and holds no more names than Consul holds runs.
 func (r *Recorder) Archived(dag, id string) bool {
+	k := RunKey{dag, id}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.archived[RunKey{dag, id}]
+	ok := r.archived[k]
+	delete(r.archived, k)
+	return ok
 }
 
 // Run records every run Consul holds that history lacks or holds otherwise, then the runs
