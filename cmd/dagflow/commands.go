@@ -42,6 +42,7 @@ func run(args []string) int {
 			"acl token list":   func() (cli.Command, error) { return &ACLTokenListCommand{Meta: meta}, nil },
 			"acl token delete": func() (cli.Command, error) { return &ACLTokenDeleteCommand{Meta: meta}, nil },
 			"server":           func() (cli.Command, error) { return &ServerCommand{Meta: meta}, nil },
+			"doctor":           func() (cli.Command, error) { return &DoctorCommand{Meta: meta}, nil },
 			"version":          func() (cli.Command, error) { return &VersionCommand{Meta: meta}, nil },
 		},
 	}

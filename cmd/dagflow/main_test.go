@@ -72,6 +72,7 @@ func TestScripts(t *testing.T) {
 			"json":     jsonCmd,
 			"kvdelete": kvdelete,
 			"capture":  capture,
+			"postgres": postgres,
 		},
 	})
 }

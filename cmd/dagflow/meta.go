@@ -13,6 +13,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 	"golang.org/x/term"
 
+	"github.com/dagflow/dagflow/config"
 	"github.com/dagflow/dagflow/hcl/spec"
 	"github.com/dagflow/dagflow/state"
 )
@@ -112,6 +113,20 @@ func (m *Meta) parse(fs *flag.FlagSet, args []string) (string, bool) {
 }
 
 // color reports whether output to w may use ANSI colors.
+// serverConfig reads a server configuration file over the defaults, or the defaults alone when
+// path is empty, printing every problem with its source line.
+func (m *Meta) serverConfig(path string) (*config.Server, bool) {
+	if path == "" {
+		return config.Default(), true
+	}
+	cfg, files, diags := config.Load(path)
+	if diags.HasErrors() {
+		_ = hcl.NewDiagnosticTextWriter(os.Stderr, files, 0, m.color(os.Stderr)).WriteDiagnostics(diags)
+		return nil, false
+	}
+	return cfg, true
+}
+
 func (m *Meta) color(w *os.File) bool {
 	return !m.noColor && os.Getenv("NO_COLOR") == "" && term.IsTerminal(int(w.Fd()))
 }

@@ -10,9 +10,7 @@ import (
 	"syscall"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/hcl/v2"
 
-	"github.com/dagflow/dagflow/config"
 	"github.com/dagflow/dagflow/server"
 )
 
@@ -72,14 +70,9 @@ func (c *ServerCommand) Run(args []string) int {
 		fs.Usage()
 		return exitError
 	}
-	cfg := config.Default()
-	if *path != "" {
-		var files map[string]*hcl.File
-		var diags hcl.Diagnostics
-		if cfg, files, diags = config.Load(*path); diags.HasErrors() {
-			_ = hcl.NewDiagnosticTextWriter(os.Stderr, files, 0, false).WriteDiagnostics(diags)
-			return exitError
-		}
+	cfg, ok := c.serverConfig(*path)
+	if !ok {
+		return exitError
 	}
 	// Flags given on the command line win over the file.
 	fs.Visit(func(f *flag.Flag) {
