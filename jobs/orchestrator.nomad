@@ -141,6 +141,20 @@ job "dagflow" {
         #   {{ end }}
       }
 
+      # Long-term history in PostgreSQL (docs/server.md): its URL holds a password, so it comes
+      # from Nomad Variables as an environment variable, never from a job variable:
+      #   nomad var put nomad/jobs/dagflow history_url=postgres://dagflow:...@db:5432/dagflow
+      # Without a history_url item the servers run without history. (nomadVarList, unlike
+      # nomadVar, does not wait for a variable that does not exist.)
+      template {
+        destination = "secrets/history.env"
+        env         = true
+        change_mode = "restart"
+        data        = <<-EOT
+          {{ range nomadVarList "nomad/jobs/dagflow" }}{{ if eq .Path "nomad/jobs/dagflow" }}{{ with nomadVar .Path }}{{ with .history_url }}DAGFLOW_HISTORY_URL={{ toJSON .Value }}{{ end }}{{ end }}{{ end }}{{ end }}
+          EOT
+      }
+
       # SIGINT makes an instance hand its lock over at once; the kill timeout leaves it time to.
       kill_signal  = "SIGINT"
       kill_timeout = "15s"

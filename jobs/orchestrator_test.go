@@ -2,6 +2,7 @@
 package jobs_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,15 +14,21 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/dagflow/dagflow/history"
 	"github.com/dagflow/dagflow/internal/devstack"
 )
 
 // TestOrchestratorJob runs jobs/orchestrator.nomad with the real `nomad job run`: two dagflow
-// servers come up, exactly one active in Consul; stopping the active allocation makes the
-// other one active.
+// servers come up, exactly one active in Consul, with the history database the job's Nomad
+// Variable names; stopping the active allocation makes the other one active.
 func TestOrchestratorJob(t *testing.T) {
 	consul := devstack.StartConsulT(t)
 	nomad := devstack.StartNomadT(t, consul)
+	pg := devstack.StartPostgresT(t)
+	historyURL, err := pg.CreateDatabase(context.Background(), "jobtest")
+	if err != nil {
+		t.Fatal(err)
+	}
 	bin := filepath.Join(t.TempDir(), "dagflow")
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/dagflow").CombinedOutput(); err != nil {
 		t.Fatalf("build dagflow: %v\n%s", err, out)
@@ -29,6 +36,11 @@ func TestOrchestratorJob(t *testing.T) {
 	nomadBin, err := devstack.Binary("nomad")
 	if err != nil {
 		t.Fatal(err)
+	}
+	putVar := exec.Command(nomadBin, "var", "put", "nomad/jobs/dagflow", "history_url="+historyURL)
+	putVar.Env = append(os.Environ(), "NOMAD_ADDR=http://"+nomad.HTTPAddr)
+	if out, err := putVar.CombinedOutput(); err != nil {
+		t.Fatalf("nomad var put: %v\n%s", err, out)
 	}
 	run := exec.Command(nomadBin, "job", "run", "-detach",
 		"-var", "dagflow_binary="+bin,
@@ -70,6 +82,16 @@ func TestOrchestratorJob(t *testing.T) {
 	waitFor(t, 2*time.Minute, "two instances, one active", func() bool {
 		active, standby = instances()
 		return len(active) == 1 && len(standby) == 1
+	}, func() string { return allocEvents(nc) })
+	// The servers read the history URL from the variable: they migrated the database.
+	db, err := history.Open(historyURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	waitFor(t, time.Minute, "the history database migrated", func() bool {
+		current, latest, err := db.Schema(context.Background())
+		return err == nil && current == latest
 	}, func() string { return allocEvents(nc) })
 
 	// Find the allocation of the active instance by its port and stop it.
