@@ -152,28 +152,9 @@ func TestHistoryAfterRetention(t *testing.T) {
 	}})
 	c.Apply(keptDAG)
 	cl := c.Client(0, c.AdminToken)
-	var ids []string // oldest first
-	for range 4 {
-		res, err := cl.DAGs().Trigger(ctx, "kept", &api.TriggerRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := res.RunIDs[0]
-		ids = append(ids, id)
-		c.WaitRun("kept", id, time.Minute, "succeeded", func(r *api.Run) bool { return r.State == "success" })
-	}
+	ids := c.TriggerRuns("kept", 4) // oldest first
 	// Retention lets the older runs go once history holds them.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		recs, err := c.Store.Runs(ctx, "kept")
-		if err == nil && len(recs) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Consul still holds %d runs of kept; want 1 (keep_runs)", len(recs))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	c.WaitKept("kept", 1)
 
 	// A standby serves history as well as the active instance.
 	sb := c.Client(1, c.AdminToken)

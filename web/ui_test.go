@@ -338,28 +338,9 @@ func TestUIHistory(t *testing.T) {
 		cfg.Retention.KeepRuns = 1
 	}})
 	c.Apply(keptDAG)
-	cl := c.Client(0, c.AdminToken)
-	var ids []string // oldest first
-	for range 4 {
-		res, err := cl.DAGs().Trigger(ctx, "kept", &api.TriggerRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, res.RunIDs[0])
-		c.WaitRun("kept", res.RunIDs[0], time.Minute, "succeeded", func(r *api.Run) bool { return r.State == "success" })
-	}
+	ids := c.TriggerRuns("kept", 4) // oldest first
 	// Retention lets the older runs go once history holds them.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		recs, err := c.Store.Runs(ctx, "kept")
-		if err == nil && len(recs) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Consul still holds %d runs of kept; want 1 (keep_runs)", len(recs))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	c.WaitKept("kept", 1)
 	op := c.Token(api.RoleOperator)
 	b := newBrowser(t)
 

@@ -248,6 +248,40 @@ func (c *Cluster) WaitRun(dag, id string, timeout time.Duration, what string, ok
 	}
 }
 
+// TriggerRuns triggers n manual runs of dag one after another, each once the one before
+// succeeded, and returns their IDs, oldest first.
+func (c *Cluster) TriggerRuns(dag string, n int) []string {
+	c.t.Helper()
+	cl := c.Client(0, c.AdminToken)
+	var ids []string
+	for range n {
+		res, err := cl.DAGs().Trigger(context.Background(), dag, &api.TriggerRequest{})
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		ids = append(ids, res.RunIDs[0])
+		c.WaitRun(dag, res.RunIDs[0], time.Minute, "succeeded", func(r *api.Run) bool { return r.State == "success" })
+	}
+	return ids
+}
+
+// WaitKept waits until Consul holds n runs of dag, as retention leaves them, failing the test
+// after a minute.
+func (c *Cluster) WaitKept(dag string, n int) {
+	c.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		recs, err := c.Store.Runs(context.Background(), dag)
+		if err == nil && len(recs) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("Consul still holds %d runs of %s (%v); want %d", len(recs), dag, err, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // Finished reports whether a run is over.
 func Finished(r *api.Run) bool { return r.State == "success" || r.State == "failed" }
 
