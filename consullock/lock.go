@@ -94,6 +94,12 @@ type Config struct {
 	// Checks are the health check IDs the session is bound to besides the node's serfHealth,
 	// which is always bound: the instance's own HTTP check, so a killed or hung instance loses
 	// the lock within seconds. They must be registered on the agent the client talks to.
+	//
+	// They must be this instance's own: no other live instance may bind a session to them. A
+	// session on the same node, bound to one of them, that holds the key can then only be an
+	// earlier process of this instance, which died and was restarted before Consul ran the
+	// check again: the new process passes the check, so that session would hold the key for
+	// ever. Acquire destroys such a session instead of waiting for it.
 	Checks []string
 
 	// LockDelay is the lock-delay of the sessions; zero means DefaultLockDelay. At most 60 s;
@@ -265,10 +271,57 @@ func (l *Lock) waitFree(ctx context.Context, id string) error {
 			return nil
 		}
 		if index == 0 {
+			if l.reclaim(ctx, id, pair.Session) {
+				return nil
+			}
 			l.logger.Debug("lock held by another session, waiting", "holder", pair.Session)
 		}
 		index = nextIndex(index, meta.LastIndex)
 	}
+}
+
+// reclaim destroys the session holder, which holds the key, when it was created by an earlier
+// process of this instance: it is on the node of session own and bound to one of the Lock's
+// own checks (see Config.Checks). It reports whether it destroyed it; false when unsure.
+//
+// Such a session outlives its process when the process is restarted within a check interval
+// of its death (a supervisor restarting a crashed server at once): the new process registers
+// the same check and passes it, so Consul never invalidates the session, and without this the
+// key would stay held by a process that is gone, with every instance waiting for it. Should
+// the earlier process still be alive after all, destroying its session is safe: it loses the
+// leadership, and its fenced writes fail.
+func (l *Lock) reclaim(ctx context.Context, own, holder string) bool {
+	mine := map[string]bool{}
+	for _, c := range l.cfg.Checks {
+		if c != serfHealthCheck {
+			mine[c] = true
+		}
+	}
+	if len(mine) == 0 {
+		return false
+	}
+	q := &consulapi.QueryOptions{RequireConsistent: true}
+	h, _, err := l.client.Session().Info(holder, q.WithContext(ctx))
+	if err != nil || h == nil {
+		return false
+	}
+	o, _, err := l.client.Session().Info(own, q.WithContext(ctx))
+	if err != nil || o == nil || o.Node != h.Node {
+		return false
+	}
+	bound := slices.Concat(h.Checks, h.NodeChecks)
+	for _, sc := range h.ServiceChecks {
+		bound = append(bound, sc.ID)
+	}
+	if !slices.ContainsFunc(bound, func(c string) bool { return mine[c] }) {
+		return false
+	}
+	if _, err := l.client.Session().Destroy(holder, writeOpts(ctx)); err != nil {
+		l.logger.Warn("destroy the session of an earlier process of this instance", "holder", holder, "error", err)
+		return false
+	}
+	l.logger.Warn("lock held by an earlier process of this instance, which is gone: destroyed its session", "holder", holder, "node", h.Node, "checks", bound)
+	return true
 }
 
 // sessionGone reports whether Consul says the session no longer exists; false when unsure.

@@ -88,6 +88,11 @@ const (
 	// retryWait is how long the engine waits before repeating a Nomad call that failed.
 	retryWait = 2 * time.Second
 
+	// maxFenceWait bounds how old a confirmation of the lock may be when a job registration
+	// goes out (see engine.register). Far above what a Consul read takes, far below the
+	// default PurgeAfter.
+	maxFenceWait = 30 * time.Second
+
 	// callTimeout bounds one Nomad or Consul call made for the engine.
 	callTimeout = 30 * time.Second
 

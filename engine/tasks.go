@@ -10,6 +10,7 @@ import (
 
 	nomadapi "github.com/hashicorp/nomad/api"
 
+	"github.com/dagflow/dagflow/consullock"
 	"github.com/dagflow/dagflow/hcl/spec"
 	"github.com/dagflow/dagflow/nomadexec"
 	"github.com/dagflow/dagflow/scheduler"
@@ -175,10 +176,13 @@ func (e *engine) submit(ref *jobRef) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
-		registered, err := e.exec.Submit(ctx, a)
+		registered, api, err := e.register(ctx, a)
 		cancel()
 		release(e.calls)
 		at := time.Now().UTC()
+		if errors.Is(err, consullock.ErrLost) {
+			return // the loop stops on the loss; the next leader submits the try
+		}
 		e.report(func() error {
 			if e.jobs[jobID] != ref {
 				if registered {
@@ -193,7 +197,7 @@ func (e *engine) submit(ref *jobRef) {
 			case errors.Is(err, nomadexec.ErrInvalidAttempt):
 				e.failTry(ref, fmt.Sprintf("cannot build the job: %s", err))
 			case err != nil:
-				e.m.apiError("nomad")
+				e.m.apiError(api)
 				e.log.Warn("submit job failed, retrying", "job_id", jobID, "error", err)
 				e.retryLater(func() {
 					if e.jobs[jobID] == ref && ref.task.ti.Current().Stop == nil {
@@ -207,6 +211,39 @@ func (e *engine) submit(ref *jobRef) {
 			return nil
 		})
 	})
+}
+
+// register registers attempt a's job, once Consul confirmed that the lock is still held, and
+// says which API an error came from.
+//
+// A registration is not fenced: it is create-only, which makes a deposed leader's late
+// registration harmless as long as the job exists, but not once its successor has run the try
+// and purged its job (retention.purge_after), when it would create the job anew and run the try
+// twice. A leader frozen (SIGSTOP, a paused VM, a long stall) while registrations wait for a
+// slot or for an answer would send them when it thaws, before it notices its loss. So each
+// registration first asks Consul whether the lock is still held (an empty fenced transaction),
+// and goes out only while that answer is younger than maxFenceAge (the request's deadline): no
+// successor can have purged the job within PurgeAfter of it. What is left is a freeze between
+// that check and the request reaching the kernel, longer than PurgeAfter minus maxFenceAge.
+func (e *engine) register(ctx context.Context, a nomadexec.Attempt) (registered bool, api string, err error) {
+	asked := time.Now()
+	if _, err := e.fence.Txn(ctx, nil); err != nil {
+		return false, "consul", err
+	}
+	limit := e.maxFenceAge()
+	if age := time.Since(asked); age > limit {
+		return false, "consul", fmt.Errorf("the lock was confirmed %s ago, more than %s: not registering on that", age.Round(time.Millisecond), limit)
+	}
+	ctx, cancel := context.WithDeadline(ctx, asked.Add(limit))
+	defer cancel()
+	registered, err = e.exec.Submit(ctx, a)
+	return registered, "nomad", err
+}
+
+// maxFenceAge is how old a confirmation of the lock may be when a registration goes out: half
+// of PurgeAfter, at most maxFenceWait.
+func (e *engine) maxFenceAge() time.Duration {
+	return min(e.cfg.PurgeAfter/2, maxFenceWait)
 }
 
 // failTry records that ref's try failed without a job outcome (its job could not be built, or

@@ -1,23 +1,27 @@
 # What happens when a task fails, and how trigger rules react to it.
 #
-#   prepare -> flaky -> report                  (all_success: never runs when flaky failed)
-#                    -> alert -> summary        (one_failed, then none_failed)
-#   report, summary -> cleanup                  (all_done: runs whatever happened)
+#   prepare -> load -> report      all_success (the default): runs only if load succeeded
+#              load -> alert       one_failed: runs only if load failed
+#              load -> cleanup     all_done: runs once load is done, whatever its outcome
 #
-# The DAG has no schedule, so it only runs when triggered by hand (a manual run); it does not
-# produce a failure every day. With the default param value flaky fails twice (the first
-# attempt and its one retry), alert and summary run, report never runs, and cleanup runs last.
-# Trigger it with fail = false to see the other path: report runs, alert is skipped, summary
-# still runs (a skipped upstream is not a failed one), and cleanup runs.
+# The DAG has no schedule, so it only runs when triggered by hand; it does not produce a
+# failure every day. With the default param value, load fails twice (its first attempt and
+# its one retry), report is upstream_failed, alert and cleanup run, and the run fails.
+# Trigger it with fail=false to see the other path: load and report succeed, alert is skipped,
+# cleanup runs, and the run succeeds.
+#
+# A run's state comes from its leaf tasks (those nothing depends on), as in Airflow: it fails
+# when one of them failed or is upstream_failed. Here report is a leaf, so the run fails when
+# load did. Had cleanup been the only leaf, its success would have made the run succeed.
 
 dag "failure_handling" {
-  description = "Demonstrates retries and the trigger rules all_done, one_failed and none_failed."
+  description = "Demonstrates retries and the trigger rules all_done and one_failed."
   tags        = ["example"]
 
   param "fail" {
     type        = bool
     default     = true
-    description = "Whether the flaky task fails. Set it to false to see the success path."
+    description = "Whether load fails. Set it to false to see the success path."
   }
 
   defaults {
@@ -25,41 +29,35 @@ dag "failure_handling" {
   }
 
   task "prepare" {
-    args = ["-c", "echo prepare"]
+    args = ["-c", "echo \"prepare a scratch table for ${run.id}\""]
   }
 
-  # Fails on purpose. retries = 1 means two attempts in all, 5 seconds apart.
-  task "flaky" {
+  # Fails on purpose when fail is true. retries = 1 means two attempts in all, 5 seconds apart.
+  task "load" {
     depends_on  = ["prepare"]
     retries     = 1
     retry_delay = "5s"
-    args        = ["-c", "echo \"flaky: attempt ${task.try}\"; case \"${params.fail}\" in true) echo 'failing on purpose'; exit 1 ;; esac"]
+    args        = ["-c", "echo \"load: attempt ${task.try}\"; if [ \"${params.fail}\" = true ]; then echo 'load: failing on purpose'; exit 1; fi"]
   }
 
-  # all_success (the default): runs only if flaky succeeded; otherwise it never runs.
+  # all_success (the default): runs only if load succeeded. When load failed it never runs and
+  # is upstream_failed, which fails the run.
   task "report" {
-    depends_on = ["flaky"]
+    depends_on = ["load"]
     args       = ["-c", "echo report"]
   }
 
-  # one_failed: runs as soon as an upstream task has failed; skipped if none failed.
+  # one_failed: runs as soon as an upstream task has failed; skipped when none failed.
   task "alert" {
-    depends_on   = ["flaky"]
+    depends_on   = ["load"]
     trigger_rule = "one_failed"
-    args         = ["-c", "echo \"ALERT: ${dag.name} run ${run.id} has a failed task\""]
-  }
-
-  # none_failed: runs if no upstream task failed, so also when alert was skipped.
-  task "summary" {
-    depends_on   = ["alert"]
-    trigger_rule = "none_failed"
-    args         = ["-c", "echo summary"]
+    args         = ["-c", "echo \"ALERT: ${dag.name} run ${run.id}: load failed\""]
   }
 
   # all_done: runs once every upstream task is finished, whatever its outcome.
   task "cleanup" {
-    depends_on   = ["report", "summary"]
+    depends_on   = ["load"]
     trigger_rule = "all_done"
-    args         = ["-c", "echo cleanup"]
+    args         = ["-c", "echo \"drop the scratch table of ${run.id}\""]
   }
 }

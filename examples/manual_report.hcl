@@ -1,6 +1,10 @@
 # A DAG without a schedule runs only when triggered by hand. Its params are the trigger's
 # form: typed values, in declaration order, each with a default or marked required.
 # Param values reach tasks as ${params.NAME} in command, args, image, env and config.
+#
+# Every trigger is checked against these blocks before a run is created: a param the DAG does
+# not have, a value not of the param's type, or a required param without a value is refused,
+# with one message per param, and no run starts.
 
 dag "manual_report" {
   description = "Build a sales report for one region on demand."
@@ -24,8 +28,8 @@ dag "manual_report" {
     description = "Whether to publish the report after building it, or only build it."
   }
 
-  # A list param can be declared and filled in by a trigger, but it cannot be placed into a
-  # string yet: rendering "${params.recipients}" fails when the task runs, so no task uses it.
+  # A list (or map, or object) param reaches tasks as its JSON text, such as
+  # ["sales@example.com"], for the task's program to parse.
   param "recipients" {
     type        = list(string)
     default     = ["sales@example.com"]
@@ -44,10 +48,11 @@ dag "manual_report" {
   task "publish" {
     depends_on = ["build"]
     command    = "/bin/sh"
-    args       = ["-c", "case \"$PUBLISH\" in true) echo \"publish report for ${params.region}\" ;; *) echo 'publish=false: nothing to do' ;; esac"]
+    args       = ["-c", "case \"$PUBLISH\" in true) echo \"publish report for ${params.region} to $RECIPIENTS\" ;; *) echo 'publish=false: nothing to do' ;; esac"]
 
     env = {
-      PUBLISH = "${params.publish}"
+      PUBLISH    = "${params.publish}"
+      RECIPIENTS = "${params.recipients}"
     }
   }
 }

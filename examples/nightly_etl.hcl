@@ -1,4 +1,6 @@
-# A classic nightly ETL: extract -> transform -> load, once a day at 02:00 Berlin time.
+# A classic nightly ETL: extract -> transform -> load, once a day at 02:00 Berlin time, with
+# retries. To show a retry, extract fails its first try on purpose, as if the orders API were
+# not ready yet; its retry 10 seconds later succeeds, and so does the run.
 #
 # Scheduling follows Airflow's data intervals. The run that becomes due at 02:00 on
 # 24 November processes the interval [2026-11-23 02:00, 2026-11-24 02:00) and has the logical
@@ -14,6 +16,7 @@ dag "nightly_etl" {
 
   # When the DAG is first applied (or unpaused) after start_date, run only the most recent
   # interval that already ended, not one run per missed night ("all") and not none ("none").
+  # So applying it starts one run at once, for last night.
   catchup = "latest"
 
   max_active_runs = 1 # one night at a time, so loads never overlap
@@ -24,10 +27,10 @@ dag "nightly_etl" {
     command = "/bin/sh"
     timeout = "10m" # an attempt running longer than this fails
 
-    # Up to 3 retries after a failed attempt. The wait before a retry starts at 30s and grows
-    # exponentially with each try, but never beyond 5m.
+    # Up to 3 retries after a failed attempt. The wait before a retry starts at 10s and doubles
+    # with each try (10s, 20s, 40s), but never beyond 5m.
     retries                   = 3
-    retry_delay               = "30s"
+    retry_delay               = "10s"
     retry_exponential_backoff = true
     max_retry_delay           = "5m"
 
@@ -40,8 +43,18 @@ dag "nightly_etl" {
 
   task "extract" {
     # Runtime values (${run.*}, ${task.*}, ${dag.*}, ${params.*}) are filled in for each
-    # attempt. $${...} is a literal "${...}", here for the shell to expand.
-    args = ["-c", "echo \"extract orders from ${run.data_interval_start} to ${run.data_interval_end} (try ${task.try}, logical date $${LOGICAL_DATE})\"; sleep 1"]
+    # attempt: ${task.try} is 1 on the first attempt, 2 on the first retry. $${...} is a
+    # literal "${...}", here for the shell to expand.
+    args = ["-c", <<-EOT
+      echo "extract orders from ${run.data_interval_start} to ${run.data_interval_end} (try ${task.try}, logical date $${LOGICAL_DATE})"
+      if [ "${task.try}" = 1 ]; then
+        echo "orders API not ready yet, failing this try"
+        exit 1
+      fi
+      sleep 1
+      echo "extracted 1250 orders"
+    EOT
+    ]
   }
 
   task "transform" {

@@ -3,18 +3,32 @@
 # A queue named "default" always exists, even undeclared: any node of the "default" node pool,
 # in any datacenter, unbounded. Tasks that name no queue use it. Declaring queue "default"
 # replaces it.
+#
+# The "reports" queue below runs only on nodes that list "reports" in their "queues" node
+# meta, set in the Nomad client's configuration:
+#
+#   client {
+#     meta {
+#       queues = "reports"   # or "reports,gpu": a comma-separated set
+#     }
+#   }
+#
+# The Nomad node of `make dev` has exactly that meta, so it serves both queues. On a node
+# without it, the reports tasks would wait, and `dagflow plan` warns that no ready node
+# matches the queue.
 
 queue "reports" {
-  description = "Report builders: at most two at a time, on Linux nodes of the default pool."
+  description = "Report builders: at most two at a time, on the nodes whose meta lists reports."
   node_pool   = "default"
   datacenters = ["dc1"]
   max_running = 2 # across every DAG whose tasks use this queue
 
-  # A Nomad constraint. "${attr.kernel.name}" is Nomad's interpolation, not dagflow's: a
-  # string that refers only to attr, node or meta is passed to Nomad as written.
+  # A Nomad constraint. "${meta.queues}" is Nomad's interpolation, not dagflow's: a string
+  # that refers only to attr, node or meta is passed to Nomad as written.
   constraint {
-    attribute = "${attr.kernel.name}"
-    value     = "linux" # operator defaults to "="
+    attribute = "${meta.queues}"
+    operator  = "set_contains"
+    value     = "reports"
   }
 }
 
@@ -24,6 +38,8 @@ dag "queued_reports" {
 
   schedule   = "@hourly"
   start_date = "2026-11-20"
+  # catchup defaults to "none": the first run is for the hour under way when the DAG is
+  # applied, and starts when that hour ends.
 
   defaults {
     queue   = "reports"
@@ -32,7 +48,7 @@ dag "queued_reports" {
 
   task "report" {
     for_each = ["sales", "stock", "returns", "traffic"]
-    args     = ["-c", "echo \"report ${each.key} on queue reports, started $(date -u +%H:%M:%S)\"; sleep 2"]
+    args     = ["-c", "echo \"report ${each.key} on queue reports, node $(hostname), started $(date -u +%H:%M:%S)\"; sleep 2"]
   }
 
   # Overrides the defaults block: this one runs on the default queue.

@@ -1,5 +1,6 @@
-// Command devstack runs what `make dev` promises: a dev Consul, a dev Nomad with raw_exec, and a
-// dagflow server against them, with the examples applied. Ctrl-C stops everything it started.
+// Command devstack runs what `make dev` promises: a dev Consul, a dev Nomad with raw_exec, a
+// throwaway PostgreSQL for long-term history, and a dagflow server against them, with the
+// examples applied. Ctrl-C stops everything it started.
 package main
 
 import (
@@ -56,11 +57,22 @@ func run() int {
 		return fail(fmt.Errorf("start nomad (is port %d free?): %w", *nomadPort, err))
 	}
 	defer nomad.Stop()
+	fmt.Println("==> starting PostgreSQL")
+	pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{Logger: logFile("postgres")})
+	if err != nil {
+		return fail(fmt.Errorf("start postgres: %w", err))
+	}
+	defer pg.Stop()
+	historyURL, err := pg.CreateDatabase(ctx, "dagflow")
+	if err != nil {
+		return fail(err)
+	}
 
 	env := append(os.Environ(),
 		"CONSUL_HTTP_ADDR="+consul.HTTPAddr,
 		"NOMAD_ADDR=http://"+nomad.HTTPAddr,
 		"DAGFLOW_LISTEN="+*listen,
+		"DAGFLOW_HISTORY_URL="+historyURL,
 	)
 	fmt.Println("==> starting dagflow server")
 	server := exec.Command(*dagflow, "server")
@@ -102,6 +114,7 @@ dagflow is running.
   dagflow UI:  http://%s   (log in with the admin token below)
   Consul UI:   http://%s/ui
   Nomad UI:    http://%s/ui
+  History:     %s   (PostgreSQL; psql works with that URL)
   Logs:        %s
 
   Admin token: %s
@@ -110,8 +123,10 @@ dagflow is running.
     export DAGFLOW_ADDR=http://%s DAGFLOW_TOKEN=%s
     export CONSUL_HTTP_ADDR=%s NOMAD_ADDR=http://%s
 
+  The README's "Examples" section walks through the DAGs applied from %s.
+
 Press Ctrl-C to stop everything.
-`, *listen, consul.HTTPAddr, nomad.HTTPAddr, logs, token.SecretID, *listen, token.SecretID, consul.HTTPAddr, nomad.HTTPAddr)
+`, *listen, consul.HTTPAddr, nomad.HTTPAddr, historyURL, logs, token.SecretID, *listen, token.SecretID, consul.HTTPAddr, nomad.HTTPAddr, *examples)
 
 	select {
 	case <-ctx.Done():

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	consulapi "github.com/hashicorp/consul/api"
@@ -16,18 +17,25 @@ import (
 type ConsulOptions struct {
 	HTTPPort int       // 0: a free port
 	Logger   io.Writer // agent output; nil: discarded
+
+	// Durable runs a single server that is not in dev mode: it keeps its Raft log and
+	// snapshots in its data dir, so Restart keeps the KV store, the catalog and sessions, as
+	// the restart of a real agent does. It starts a second or two slower than a dev agent.
+	Durable bool
 }
 
-// Consul is a running Consul agent in dev mode: a single server with an in-memory store, ACLs
-// off, that elected itself leader.
+// Consul is a running Consul agent: by default in dev mode, a single server with an in-memory
+// store, ACLs off, that elected itself leader; with ConsulOptions.Durable a single server that
+// keeps its state on disk.
 //
 // Stop and Restart may be called from any goroutine; they are serialized.
 type Consul struct {
 	HTTPAddr string // "127.0.0.1:PORT"
 
 	agent
-	bin    string
-	logger io.Writer
+	bin     string
+	logger  io.Writer
+	durable bool
 }
 
 // consulPorts are the ports a Consul dev agent listens on, all on 127.0.0.1.
@@ -55,7 +63,7 @@ func StartConsul(ctx context.Context, opts ConsulOptions) (*Consul, error) {
 		removeDir(dir)
 		return nil, fmt.Errorf("start consul agent: %w", err)
 	}
-	c := &Consul{agent: agent{name: "consul", dir: dir, lock: lock}, bin: bin, logger: opts.Logger}
+	c := &Consul{agent: agent{name: "consul", dir: dir, lock: lock}, bin: bin, logger: opts.Logger, durable: opts.Durable}
 	for attempt := 1; ; attempt++ {
 		err = c.startOnFreePorts(ctx, opts.HTTPPort)
 		if err == nil {
@@ -111,6 +119,18 @@ ports {
   grpc_tls = -1
 }
 `, data, p.HTTP, p.DNS, p.SerfLAN, p.SerfWAN, p.Server, p.GRPC)
+	if c.durable {
+		// A raft_multiplier of 1 is what dev mode uses too: a lone server elects itself in
+		// about a second instead of five.
+		conf += `
+server           = true
+bootstrap_expect = 1
+
+performance {
+  raft_multiplier = 1
+}
+`
+	}
 	if err := os.WriteFile(c.configPath(), []byte(conf), 0o600); err != nil {
 		return fmt.Errorf("write consul config: %w", err)
 	}
@@ -122,6 +142,9 @@ func (c *Consul) configPath() string { return filepath.Join(c.dir, "consul.hcl")
 // start runs the agent with the config file in place and waits until it is ready.
 func (c *Consul) start(ctx context.Context) error {
 	args := []string{"agent", "-dev", "-client", "127.0.0.1", "-bind", "127.0.0.1", "-config-file", c.configPath()}
+	if c.durable {
+		args = slices.Delete(args, 1, 2)
+	}
 	proc, err := startProcess("consul", c.bin, args, c.dir, c.logger)
 	if err != nil {
 		return err
@@ -174,8 +197,8 @@ func (c *Consul) Stop() error {
 
 // Restart stops the agent and starts it again on the same ports and data dir, returning when it
 // is ready again, as StartConsul does. Dev mode keeps its store in memory, so the KV store, the
-// catalog and sessions are empty afterwards; the node ID survives. It is meant for chaos tests:
-// clients see connection errors while it runs.
+// catalog and sessions are empty afterwards; the node ID survives. A Durable agent keeps them
+// all. It is meant for chaos tests: clients see connection errors while it runs.
 //
 // When the start fails (a port was taken meanwhile, say), the agent stays down and Stop still
 // removes the temp dir. Restart after Stop returns ErrStopped.

@@ -1,5 +1,7 @@
 // Package devstack starts real Consul and Nomad agents in dev mode as child processes, for
-// integration tests and for `make dev`.
+// integration tests and for `make dev`. Chaos tests, which restart agents, run them durable
+// instead (ConsulOptions.Durable, NomadOptions.Durable): not in dev mode, so that a restart
+// keeps their state.
 //
 // Every agent listens only on 127.0.0.1, on ports picked free at start, and keeps its data in a
 // temporary directory removed by Stop, so any number of agents can run side by side on one

@@ -16,16 +16,36 @@ type NomadOptions struct {
 	HTTPPort   int       // 0: a free port
 	ConsulAddr string    // HTTP address of the Consul agent to join; "": none
 	Logger     io.Writer // agent output; nil: discarded
+
+	// Durable runs a server and a client in one agent that is not in dev mode: the server keeps
+	// its Raft state and the client its allocations' state in the data dir, so Restart keeps
+	// every job, and the client reattaches to the tasks that ran on through the restart, as the
+	// restart of a real agent does. It starts a few seconds slower than a dev agent.
+	Durable bool
+
+	// GCMaxAllocs is the client's gc_max_allocs; 0: Nomad's default, 50. Past it the client
+	// deletes finished allocations as soon as they end, which can be before it told the
+	// servers they ended: restarted then, it runs them again (see docs/chaos.md).
+	GCMaxAllocs int
 }
 
-// Nomad is a running Nomad agent in dev mode: one server and one client in one process, with
-// the raw_exec driver enabled and the cloud fingerprinters off.
+// NodeQueues is the "queues" node meta of every Nomad agent StartNomad starts: the queues of
+// examples/queues.hcl whose constraints select nodes by that meta, so that `make dev` and the
+// tests of the examples, which both start their Nomad here, can run every example.
+const NodeQueues = "reports"
+
+// Nomad is a running Nomad agent, one server and one client in one process (in dev mode,
+// unless NomadOptions.Durable), with the raw_exec driver enabled, the cloud fingerprinters off,
+// and the node meta queues = NodeQueues.
 //
-// Stop may be called from any goroutine.
+// Stop and Restart may be called from any goroutine; they are serialized.
 type Nomad struct {
 	HTTPAddr string // "127.0.0.1:PORT"
 
 	agent
+	bin     string
+	logger  io.Writer
+	durable bool
 }
 
 // nomadPorts are the ports a Nomad dev agent listens on, all on 127.0.0.1.
@@ -58,9 +78,9 @@ func StartNomad(ctx context.Context, opts NomadOptions) (*Nomad, error) {
 		removeDir(dir)
 		return nil, fmt.Errorf("start nomad agent: %w", err)
 	}
-	n := &Nomad{agent: agent{name: "nomad", dir: dir, lock: lock}}
+	n := &Nomad{agent: agent{name: "nomad", dir: dir, lock: lock}, bin: bin, logger: opts.Logger, durable: opts.Durable}
 	for attempt := 1; ; attempt++ {
-		err = n.startOnFreePorts(ctx, bin, opts)
+		err = n.startOnFreePorts(ctx, opts)
 		if err == nil {
 			return n, nil
 		}
@@ -76,7 +96,7 @@ func StartNomad(ctx context.Context, opts NomadOptions) (*Nomad, error) {
 }
 
 // startOnFreePorts writes a config with fresh ports (http as given unless 0) and starts the agent.
-func (n *Nomad) startOnFreePorts(ctx context.Context, bin string, opts NomadOptions) error {
+func (n *Nomad) startOnFreePorts(ctx context.Context, opts NomadOptions) error {
 	free, err := freePorts(3)
 	if err != nil {
 		return err
@@ -93,14 +113,62 @@ func (n *Nomad) startOnFreePorts(ctx context.Context, bin string, opts NomadOpti
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("create nomad data dir: %w", err)
 	}
-	conf := nomadConfig(data, ports, opts.ConsulAddr)
-	path := filepath.Join(n.dir, "nomad.hcl")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+	n.HTTPAddr = "127.0.0.1:" + strconv.Itoa(ports.HTTP)
+	if n.durable {
+		if err := n.initKeyring(ctx, data, ports, opts); err != nil {
+			return err
+		}
+	}
+	conf := nomadConfig(data, ports, opts, true)
+	if err := os.WriteFile(n.configPath(), []byte(conf), 0o600); err != nil {
 		return fmt.Errorf("write nomad config: %w", err)
 	}
-	n.HTTPAddr = "127.0.0.1:" + strconv.Itoa(ports.HTTP)
+	return n.start(ctx)
+}
 
-	proc, err := startProcess("nomad", bin, []string{"agent", "-dev", "-config", path}, n.dir, opts.Logger)
+// initKeyring runs a new durable agent as a server alone until it has elected itself and
+// created its keyring, and stops it again. Started with its client at once, the client asks
+// to register before the keyring exists, is refused, and tries again only 15 to 30 s later
+// (dev mode retries after 1 s; other agents cannot be told to). Once the keyring is in the
+// data dir, every later start of the agent registers its client at once.
+func (n *Nomad) initKeyring(ctx context.Context, data string, ports nomadPorts, opts NomadOptions) error {
+	conf := nomadConfig(data, ports, opts, false)
+	if err := os.WriteFile(n.configPath(), []byte(conf), 0o600); err != nil {
+		return fmt.Errorf("write nomad config: %w", err)
+	}
+	proc, err := startProcess("nomad", n.bin, []string{"agent", "-config", n.configPath()}, n.dir, n.logger)
+	if err != nil {
+		return err
+	}
+	client, err := nomadapi.NewClient(&nomadapi.Config{Address: "http://" + n.HTTPAddr, TLSConfig: &nomadapi.TLSConfig{}})
+	if err != nil {
+		proc.stop(0)
+		return fmt.Errorf("create nomad client: %w", err)
+	}
+	if err := proc.waitReady(ctx, DefaultNomadStartTimeout, func(ctx context.Context) error {
+		keys, _, err := client.Keyring().List((&nomadapi.QueryOptions{}).WithContext(ctx))
+		if err != nil {
+			return fmt.Errorf("list keyring: %w", err)
+		}
+		if len(keys) == 0 {
+			return fmt.Errorf("no keyring yet")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return proc.stop(DefaultStopTimeout)
+}
+
+func (n *Nomad) configPath() string { return filepath.Join(n.dir, "nomad.hcl") }
+
+// start runs the agent with the config file in place and waits until it is ready.
+func (n *Nomad) start(ctx context.Context) error {
+	args := []string{"agent", "-dev", "-config", n.configPath()}
+	if n.durable {
+		args = []string{"agent", "-config", n.configPath()}
+	}
+	proc, err := startProcess("nomad", n.bin, args, n.dir, n.logger)
 	if err != nil {
 		return err
 	}
@@ -121,11 +189,41 @@ func (n *Nomad) startOnFreePorts(ctx context.Context, bin string, opts NomadOpti
 	return nil
 }
 
-// nomadConfig renders the agent's config file.
-func nomadConfig(dataDir string, p nomadPorts, consulAddr string) string {
+// nomadConfig renders the agent's config file. A Durable agent gets the server and client
+// settings that dev mode implies, with the client enabled only when client is true.
+func nomadConfig(dataDir string, p nomadPorts, opts NomadOptions, client bool) string {
+	durable, consulAddr := opts.Durable, opts.ConsulAddr
 	// The cloud fingerprinters are off because the AWS one aborts the agent when AWS_CA_BUNDLE
 	// is set, as it is on the project's machines, and the others only add start-up latency
 	// probing metadata endpoints that do not exist here.
+	//
+	// A durable agent gets the server and client settings dev mode implies. Its client finds
+	// the server by address (auto-join is off, see below), and raft_multiplier 1 lets the lone
+	// server elect itself about as fast as in dev mode.
+	durableConf := ""
+	clientConf := ""
+	if durable {
+		durableConf = `
+advertise {
+  http = "127.0.0.1"
+  rpc  = "127.0.0.1"
+  serf = "127.0.0.1"
+}
+
+server {
+  enabled          = true
+  bootstrap_expect = 1
+  raft_multiplier  = 1
+}
+`
+		clientConf = fmt.Sprintf(`
+  enabled = %t
+  servers = ["127.0.0.1:%d"]
+`, client, p.RPC)
+	}
+	if opts.GCMaxAllocs > 0 {
+		clientConf += fmt.Sprintf("  gc_max_allocs = %d\n", opts.GCMaxAllocs)
+	}
 	conf := fmt.Sprintf(`bind_addr            = "127.0.0.1"
 data_dir             = %q
 disable_update_check = true
@@ -135,10 +233,14 @@ ports {
   rpc  = %d
   serf = %d
 }
-
-client {
+`+durableConf+`
+client {`+clientConf+`
   options = {
     "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean"
+  }
+
+  meta {
+    queues = %q
   }
 }
 
@@ -147,7 +249,7 @@ plugin "raw_exec" {
     enabled = true
   }
 }
-`, dataDir, p.HTTP, p.RPC, p.Serf)
+`, dataDir, p.HTTP, p.RPC, p.Serf, NodeQueues)
 	// Auto-join stays off either way: with it, dev agents sharing a Consul would discover each
 	// other's servers and merge into one cluster.
 	if consulAddr != "" {
@@ -158,7 +260,8 @@ consul {
   client_auto_join = false
 }
 `, consulAddr)
-	} else {
+	}
+	if consulAddr == "" {
 		// Without a Consul to join, the agent must not register itself in whatever Consul
 		// happens to listen on the default 127.0.0.1:8500.
 		conf += `
@@ -192,9 +295,37 @@ func nomadReady(ctx context.Context, client *nomadapi.Client) error {
 	return fmt.Errorf("no ready and eligible node among %d", len(stubs))
 }
 
+// Restart stops the agent with SIGINT and starts it again on the same ports and data dir,
+// returning when its client node is ready again, as StartNomad does. A dev agent stops its
+// allocations on the way out and keeps its state in memory, so jobs, allocations and nodes are
+// gone afterwards. A Durable agent leaves its tasks running, keeps every job, and its client
+// reattaches to the tasks when it is back. It is meant for chaos tests: clients see connection
+// errors while it runs.
+//
+// When the start fails, the agent stays down and Stop still removes the temp dir. Restart
+// after Stop returns ErrStopped.
+func (n *Nomad) Restart(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stopped {
+		return fmt.Errorf("restart nomad agent: %w", ErrStopped)
+	}
+	if n.proc != nil {
+		if err := n.proc.stop(DefaultStopTimeout); err != nil {
+			return fmt.Errorf("restart nomad agent: %w", err)
+		}
+		n.proc = nil
+	}
+	if err := n.start(ctx); err != nil {
+		return fmt.Errorf("restart nomad agent: %w", err)
+	}
+	return nil
+}
+
 // Stop shuts the agent down with SIGINT, kills it if it has not exited after
 // DefaultStopTimeout, and removes its temp dir. A dev agent stops its allocations on the way
-// out. Stop is safe to call twice and on nil.
+// out; removing the temp dir kills the tasks a Durable agent left running. Stop is safe to
+// call twice and on nil.
 func (n *Nomad) Stop() error {
 	if n == nil {
 		return nil
