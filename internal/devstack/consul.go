@@ -82,7 +82,7 @@ func StartConsul(ctx context.Context, opts ConsulOptions) (*Consul, error) {
 
 // startOnFreePorts writes a config with fresh ports (http as given unless 0) and starts the agent.
 func (c *Consul) startOnFreePorts(ctx context.Context, httpPort int) error {
-	free, err := freePorts(6)
+	free, err := FreePorts(6)
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ var (
 // The error tells the user to run `make tools`, which builds the binaries into ./bin.
 func Binary(name string) (string, error) {
 	var tried []string
-	if root, err := repoRoot(); err == nil {
+	if root, err := RepoRoot(); err == nil {
 		p := filepath.Join(root, "bin", name)
 		if st, err := os.Stat(p); err == nil && !st.IsDir() {
 			return p, nil
@@ -110,8 +110,9 @@ func Binary(name string) (string, error) {
 		name, strings.Join(tried, " and "), err)
 }
 
-// repoRoot returns the nearest directory at or above the working directory holding a go.mod.
-func repoRoot() (string, error) {
+// RepoRoot returns the nearest directory at or above the working directory holding a go.mod:
+// where `go test` runs a package from, below the repository root.
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", fmt.Errorf("get working directory: %w", err)
@@ -128,18 +129,18 @@ func repoRoot() (string, error) {
 	}
 }
 
-// handedOut holds every port freePorts returned in this process. Agents bind their ports a
-// moment after freePorts closes its probe sockets, so without this two agents started at the
+// handedOut holds every port FreePorts returned in this process. Agents bind their ports a
+// moment after FreePorts closes its probe sockets, so without this two agents started at the
 // same time could be handed the same port.
 var (
 	handedOutMu sync.Mutex
 	handedOut   = map[int]bool{}
 )
 
-// freePorts returns n distinct ports free on 127.0.0.1 for both TCP and UDP (Serf and DNS use
+// FreePorts returns n distinct ports free on 127.0.0.1 for both TCP and UDP (Serf and DNS use
 // both). Another process can still take one before the agent binds it; callers retry with new
 // ports when the agent reports an address in use.
-func freePorts(n int) ([]int, error) {
+func FreePorts(n int) ([]int, error) {
 	handedOutMu.Lock()
 	defer handedOutMu.Unlock()
 

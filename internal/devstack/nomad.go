@@ -97,7 +97,7 @@ func StartNomad(ctx context.Context, opts NomadOptions) (*Nomad, error) {
 
 // startOnFreePorts writes a config with fresh ports (http as given unless 0) and starts the agent.
 func (n *Nomad) startOnFreePorts(ctx context.Context, opts NomadOptions) error {
-	free, err := freePorts(3)
+	free, err := FreePorts(3)
 	if err != nil {
 		return err
 	}

@@ -86,7 +86,7 @@ func StartPostgres(ctx context.Context, opts PostgresOptions) (*Postgres, error)
 	for attempt := 1; ; attempt++ {
 		port := opts.Port
 		if port == 0 {
-			free, err := freePorts(1)
+			free, err := FreePorts(1)
 			if err != nil {
 				return fail(err)
 			}

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/dagflow/dagflow/api"
+	"github.com/dagflow/dagflow/internal/devstack"
 )
 
 const (
@@ -466,7 +467,7 @@ func Build(ctx context.Context, dir string) (string, error) {
 		}
 		return filepath.Abs(bin)
 	}
-	root, err := repoRoot()
+	root, err := devstack.RepoRoot()
 	if err != nil {
 		return "", fmt.Errorf("build dagflow: %w", err)
 	}
@@ -479,48 +480,14 @@ func Build(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
-// repoRoot returns the nearest directory at or above the working directory holding a go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
+// freeAddr returns a 127.0.0.1 address with a port free now, never handed out before in this
+// process, to the agents devstack starts either.
+func freeAddr() (string, error) {
+	ports, err := devstack.FreePorts(1)
 	if err != nil {
 		return "", err
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod at or above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// handedOut holds the ports freeAddr returned in this process, so that two instances started
-// at once never get the same one.
-var (
-	handedOutMu sync.Mutex
-	handedOut   = map[string]bool{}
-)
-
-// freeAddr returns a 127.0.0.1 address with a port free now and not handed out before.
-func freeAddr() (string, error) {
-	handedOutMu.Lock()
-	defer handedOutMu.Unlock()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", fmt.Errorf("pick a free port: %w", err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		if !handedOut[addr] {
-			handedOut[addr] = true
-			return addr, nil
-		}
-	}
-	return "", errors.New("pick a free port: gave up after 100 tries")
+	return fmt.Sprintf("127.0.0.1:%d", ports[0]), nil
 }
 
 func portOf(addr string) string {
