@@ -206,6 +206,10 @@ func TestHistoryAfterRetention(t *testing.T) {
 	if apiErr, ok := err.(*api.Error); !ok || apiErr.StatusCode != http.StatusConflict || !strings.Contains(apiErr.Message, "only in history") {
 		t.Errorf("clear of a run only history holds: %v; want 409 saying so", err)
 	}
+	_, err = cl.DAGs().Trigger(ctx, "kept", &api.TriggerRequest{RunID: first})
+	if apiErr, ok := err.(*api.Error); !ok || apiErr.StatusCode != http.StatusConflict || !strings.Contains(apiErr.Message, "in history") {
+		t.Errorf("a trigger reusing the ID of a run in history: %v; want 409 saying so", err)
+	}
 	if st, err := sb.Status().History(ctx); err != nil || !st.Enabled || !st.Available || st.KeepRuns != 1 {
 		t.Errorf("history status = %+v, %v; want enabled, available, keep_runs 1", st, err)
 	}

@@ -232,6 +232,18 @@ func (s *Server) trigger(w http.ResponseWriter, r *http.Request) {
 	} else if typ, _, err := scheduler.ParseRunID(runID); err != nil || typ != scheduler.RunManual {
 		writeError(w, http.StatusBadRequest, "invalid trigger", api.FieldError{Field: "run_id", Message: "want manual__<RFC 3339 time> such as " + scheduler.RunID(scheduler.RunManual, time.Now()) + ", or none"})
 		return
+	} else if s.cfg.History != nil {
+		// The leader refuses an ID Consul holds; one only history holds would overwrite the
+		// earlier run's record there.
+		_, err := s.cfg.History.Run(ctx, name, runID)
+		if err == nil {
+			writeError(w, http.StatusConflict, "DAG "+quote(name)+" already had run "+quote(runID)+" (it is in history); pick another run_id, or none")
+			return
+		}
+		if !errors.Is(err, state.ErrNotFound) {
+			s.fail(w, "check the run ID against history", err)
+			return
+		}
 	}
 	s.act(w, r, &state.Request{Kind: state.RequestTrigger, DAG: name, RunID: runID, Params: req.Params})
 }
