@@ -43,11 +43,10 @@ func (c *ACLBootstrapCommand) Run(args []string) int {
 		fs.Usage()
 		return exitError
 	}
-	client, err := c.client()
+	client, ctx, stop, err := c.connect()
 	if err != nil {
 		return c.fail(err)
 	}
-	ctx, stop := interruptible()
 	defer stop()
 	tok, err := client.ACL().Bootstrap(ctx)
 	if err != nil {

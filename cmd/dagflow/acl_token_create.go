@@ -68,11 +68,10 @@ func (c *ACLTokenCreateCommand) Run(args []string) int {
 		c.UI.Error("Error: " + strings.Join(problems, "\nError: "))
 		return exitError
 	}
-	client, err := c.client()
+	client, ctx, stop, err := c.connect()
 	if err != nil {
 		return c.fail(err)
 	}
-	ctx, stop := interruptible()
 	defer stop()
 	tok, err := client.ACL().Create(ctx, &api.TokenRequest{Name: *name, Role: *role})
 	if err != nil {

@@ -32,20 +32,14 @@ func (c *ACLTokenDeleteCommand) Synopsis() string { return "Delete an API token"
 // Run implements cli.Command.
 func (c *ACLTokenDeleteCommand) Run(args []string) int {
 	fs := c.flagSet("acl token delete", c.Help, apiFlags)
-	pos, ok := c.parseArgs(fs, args)
+	pos, ok := c.parseExactly(fs, args, 1, "acl token delete takes one accessor ID")
 	if !ok {
 		return exitError
 	}
-	if len(pos) != 1 {
-		c.UI.Error("Error: acl token delete takes one accessor ID\n")
-		fs.Usage()
-		return exitError
-	}
-	client, err := c.client()
+	client, ctx, stop, err := c.connect()
 	if err != nil {
 		return c.fail(err)
 	}
-	ctx, stop := interruptible()
 	defer stop()
 	if err := client.ACL().Delete(ctx, pos[0]); err != nil {
 		return c.fail(err)

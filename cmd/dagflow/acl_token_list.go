@@ -45,11 +45,10 @@ func (c *ACLTokenListCommand) Run(args []string) int {
 		fs.Usage()
 		return exitError
 	}
-	client, err := c.client()
+	client, ctx, stop, err := c.connect()
 	if err != nil {
 		return c.fail(err)
 	}
-	ctx, stop := interruptible()
 	defer stop()
 	tokens, err := client.ACL().List(ctx)
 	if err != nil {

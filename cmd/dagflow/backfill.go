@@ -53,13 +53,8 @@ func (c *BackfillCommand) Run(args []string) int {
 	from := fs.String("from", "", "")
 	to := fs.String("to", "", "")
 	asJSON := fs.Bool("json", false, "")
-	pos, ok := c.parseArgs(fs, args)
+	pos, ok := c.parseExactly(fs, args, 1, "backfill takes one DAG name")
 	if !ok {
-		return exitError
-	}
-	if len(pos) != 1 {
-		c.UI.Error("Error: backfill takes one DAG name\n")
-		fs.Usage()
 		return exitError
 	}
 	var (
@@ -78,11 +73,10 @@ func (c *BackfillCommand) Run(args []string) int {
 		c.UI.Error(fmt.Sprintf("Error: -to (%s) is before -from (%s)", *to, *from))
 		return exitError
 	}
-	client, err := c.client()
+	client, ctx, stop, err := c.connect()
 	if err != nil {
 		return c.fail(err)
 	}
-	ctx, stop := interruptible()
 	defer stop()
 	dag := pos[0]
 	res, err := client.DAGs().Backfill(ctx, dag, &req)

@@ -40,25 +40,15 @@ func (c *CancelCommand) Synopsis() string { return "Stop a run" }
 // Run implements cli.Command.
 func (c *CancelCommand) Run(args []string) int {
 	fs := c.flagSet("cancel", c.Help, apiFlags)
-	pos, ok := c.parseArgs(fs, args)
+	pos, ok := c.parseExactly(fs, args, 1, "cancel takes one run: DAG/RUN_ID or RUN_ID")
 	if !ok {
 		return exitError
 	}
-	if len(pos) != 1 {
-		c.UI.Error("Error: cancel takes one run: DAG/RUN_ID or RUN_ID\n")
-		fs.Usage()
-		return exitError
-	}
-	client, err := c.client()
+	client, ctx, ref, stop, err := c.openRun(pos[0])
 	if err != nil {
 		return c.fail(err)
 	}
-	ctx, stop := interruptible()
 	defer stop()
-	ref, err := resolveRun(ctx, client, pos[0])
-	if err != nil {
-		return c.fail(err)
-	}
 	res, err := client.Runs().Cancel(ctx, ref.DAG, ref.ID)
 	if err != nil {
 		return c.fail(err)

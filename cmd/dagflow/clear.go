@@ -49,25 +49,15 @@ func (c *ClearCommand) Synopsis() string { return "Run a task of a run again" }
 func (c *ClearCommand) Run(args []string) int {
 	fs := c.flagSet("clear", c.Help, apiFlags)
 	downstream := fs.Bool("downstream", false, "")
-	pos, ok := c.parseArgs(fs, args)
+	pos, ok := c.parseExactly(fs, args, 2, "clear takes a run (DAG/RUN_ID or RUN_ID) and a task name")
 	if !ok {
 		return exitError
 	}
-	if len(pos) != 2 {
-		c.UI.Error("Error: clear takes a run (DAG/RUN_ID or RUN_ID) and a task name\n")
-		fs.Usage()
-		return exitError
-	}
-	client, err := c.client()
+	client, ctx, ref, stop, err := c.openRun(pos[0])
 	if err != nil {
 		return c.fail(err)
 	}
-	ctx, stop := interruptible()
 	defer stop()
-	ref, err := resolveRun(ctx, client, pos[0])
-	if err != nil {
-		return c.fail(err)
-	}
 	task := pos[1]
 	res, err := client.Runs().Clear(ctx, ref.DAG, ref.ID, task, &api.ClearRequest{Downstream: *downstream})
 	if err != nil {

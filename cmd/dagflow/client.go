@@ -49,6 +49,30 @@ func interruptible() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt)
 }
 
+// connect returns an API client and a context that Ctrl-C ends; the caller defers stop.
+func (m *Meta) connect() (*api.Client, context.Context, context.CancelFunc, error) {
+	client, err := m.client()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, stop := interruptible()
+	return client, ctx, stop, nil
+}
+
+// openRun connects as connect does and resolves the RUN argument arg (see resolveRun).
+func (m *Meta) openRun(arg string) (*api.Client, context.Context, runRef, context.CancelFunc, error) {
+	client, ctx, stop, err := m.connect()
+	if err != nil {
+		return nil, nil, runRef{}, nil, err
+	}
+	ref, err := resolveRun(ctx, client, arg)
+	if err != nil {
+		stop()
+		return nil, nil, runRef{}, nil, err
+	}
+	return client, ctx, ref, stop, nil
+}
+
 // fail prints err as something a person can act on and returns exitError.
 func (m *Meta) fail(err error) int {
 	m.UI.Error("Error: " + m.explain(err))

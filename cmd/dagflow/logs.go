@@ -79,13 +79,8 @@ func (c *LogsCommand) Run(args []string) int {
 	stderr := fs.Bool("stderr", false, "")
 	follow := fs.Bool("f", false, "")
 	asJSON := fs.Bool("json", false, "")
-	pos, ok := c.parseArgs(fs, args)
+	pos, ok := c.parseExactly(fs, args, 2, "logs takes a run (DAG/RUN_ID or RUN_ID) and a task name")
 	if !ok {
-		return exitError
-	}
-	if len(pos) != 2 {
-		c.UI.Error("Error: logs takes a run (DAG/RUN_ID or RUN_ID) and a task name\n")
-		fs.Usage()
 		return exitError
 	}
 	tryGiven := false
@@ -94,16 +89,11 @@ func (c *LogsCommand) Run(args []string) int {
 		c.UI.Error(fmt.Sprintf("Error: -try is %d; tries count from 1", *try))
 		return exitError
 	}
-	client, err := c.client()
+	client, ctx, ref, stop, err := c.openRun(pos[0])
 	if err != nil {
 		return c.fail(err)
 	}
-	ctx, stop := interruptible()
 	defer stop()
-	ref, err := resolveRun(ctx, client, pos[0])
-	if err != nil {
-		return c.fail(err)
-	}
 	task := pos[1]
 	if *try == 0 {
 		n, err := c.latestTry(ctx, client, ref, task, *follow)

@@ -51,29 +51,19 @@ func (c *MarkCommand) Run(args []string) int {
 	fs := c.flagSet("mark", c.Help, apiFlags)
 	state := fs.String("state", "", "")
 	downstream := fs.Bool("downstream", false, "")
-	pos, ok := c.parseArgs(fs, args)
+	pos, ok := c.parseExactly(fs, args, 2, "mark takes a run (DAG/RUN_ID or RUN_ID) and a task name")
 	if !ok {
-		return exitError
-	}
-	if len(pos) != 2 {
-		c.UI.Error("Error: mark takes a run (DAG/RUN_ID or RUN_ID) and a task name\n")
-		fs.Usage()
 		return exitError
 	}
 	if *state != "success" && *state != "failed" {
 		c.UI.Error(fmt.Sprintf("Error: -state is %q; want -state=success or -state=failed", *state))
 		return exitError
 	}
-	client, err := c.client()
+	client, ctx, ref, stop, err := c.openRun(pos[0])
 	if err != nil {
 		return c.fail(err)
 	}
-	ctx, stop := interruptible()
 	defer stop()
-	ref, err := resolveRun(ctx, client, pos[0])
-	if err != nil {
-		return c.fail(err)
-	}
 	task := pos[1]
 	res, err := client.Runs().Mark(ctx, ref.DAG, ref.ID, task, &api.MarkRequest{State: *state, Downstream: *downstream})
 	if err != nil {

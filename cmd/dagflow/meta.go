@@ -95,6 +95,21 @@ func (m *Meta) parseArgs(fs *flag.FlagSet, args []string) ([]string, bool) {
 	}
 }
 
+// parseExactly parses args as parseArgs does and wants n positional arguments; otherwise it
+// prints "Error: " + usage and the flag set's usage, and reports false.
+func (m *Meta) parseExactly(fs *flag.FlagSet, args []string, n int, usage string) ([]string, bool) {
+	pos, ok := m.parseArgs(fs, args)
+	if !ok {
+		return nil, false
+	}
+	if len(pos) != n {
+		m.UI.Error("Error: " + usage + "\n")
+		fs.Usage()
+		return nil, false
+	}
+	return pos, true
+}
+
 // parse parses args and returns the one optional path argument, "." by default.
 func (m *Meta) parse(fs *flag.FlagSet, args []string) (string, bool) {
 	if !m.parseFlags(fs, args) {

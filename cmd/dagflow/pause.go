@@ -62,20 +62,14 @@ func (c *PauseCommand) Synopsis() string {
 // Run implements cli.Command.
 func (c *PauseCommand) Run(args []string) int {
 	fs := c.flagSet(c.verb(), c.Help, apiFlags)
-	pos, ok := c.parseArgs(fs, args)
+	pos, ok := c.parseExactly(fs, args, 1, c.verb()+" takes one DAG name")
 	if !ok {
 		return exitError
 	}
-	if len(pos) != 1 {
-		c.UI.Error(fmt.Sprintf("Error: %s takes one DAG name\n", c.verb()))
-		fs.Usage()
-		return exitError
-	}
-	client, err := c.client()
+	client, ctx, stop, err := c.connect()
 	if err != nil {
 		return c.fail(err)
 	}
-	ctx, stop := interruptible()
 	defer stop()
 	if c.pause {
 		err = client.DAGs().Pause(ctx, pos[0])

@@ -70,25 +70,15 @@ func (c *RunStatusCommand) Synopsis() string { return "Show a run and its tasks"
 func (c *RunStatusCommand) Run(args []string) int {
 	fs := c.flagSet("run status", c.Help, apiFlags|colorFlags)
 	asJSON := fs.Bool("json", false, "")
-	pos, ok := c.parseArgs(fs, args)
+	pos, ok := c.parseExactly(fs, args, 1, "run status takes one run: DAG/RUN_ID or RUN_ID")
 	if !ok {
 		return exitError
 	}
-	if len(pos) != 1 {
-		c.UI.Error("Error: run status takes one run: DAG/RUN_ID or RUN_ID\n")
-		fs.Usage()
-		return exitError
-	}
-	client, err := c.client()
+	client, ctx, ref, stop, err := c.openRun(pos[0])
 	if err != nil {
 		return c.fail(err)
 	}
-	ctx, stop := interruptible()
 	defer stop()
-	ref, err := resolveRun(ctx, client, pos[0])
-	if err != nil {
-		return c.fail(err)
-	}
 	run, _, err := client.Runs().Info(ctx, ref.DAG, ref.ID)
 	if err != nil {
 		return c.fail(err)

@@ -69,11 +69,10 @@ func (c *RunsCommand) Run(args []string) int {
 		c.UI.Error(fmt.Sprintf("Error: -limit is %d; want 0 (every run) or more", *limit))
 		return exitError
 	}
-	client, err := c.client()
+	client, ctx, stop, err := c.connect()
 	if err != nil {
 		return c.fail(err)
 	}
-	ctx, stop := interruptible()
 	defer stop()
 	opts := &api.RunListOptions{State: *runState}
 	if len(pos) == 1 {

@@ -61,20 +61,14 @@ func (c *TriggerCommand) Run(args []string) int {
 	var params varList
 	fs.Var(&params, "param", "")
 	asJSON := fs.Bool("json", false, "")
-	pos, ok := c.parseArgs(fs, args)
+	pos, ok := c.parseExactly(fs, args, 1, "trigger takes one DAG name")
 	if !ok {
 		return exitError
 	}
-	if len(pos) != 1 {
-		c.UI.Error("Error: trigger takes one DAG name\n")
-		fs.Usage()
-		return exitError
-	}
-	client, err := c.client()
+	client, ctx, stop, err := c.connect()
 	if err != nil {
 		return c.fail(err)
 	}
-	ctx, stop := interruptible()
 	defer stop()
 	dag, _, err := client.DAGs().Info(ctx, pos[0], "")
 	if err != nil {
