@@ -274,15 +274,17 @@ func pauseWhileSubmitting(ctx context.Context, c *Cluster, _ int) (time.Duration
 		return took, "", fmt.Errorf("after SIGCONT of %s: %w", a.URL(), err)
 	}
 	log := readFrom(a.LogPath(), offset)
-	answered := strings.Count(log, "registered job")
+	answered := strings.Count(log, "nomadexec: registered job")
 	held := strings.Count(log, "not registering on that")
+	late := strings.Count(log, "deadline passed before it was written")
 	pending := 0 // tries the frozen leader had recorded but not registered
 	for i, o := range others {
 		pending += strings.Count(readFrom(o.LogPath(), offsets[i]), "submitting a try recorded but not registered")
 	}
 	return took, fmt.Sprintf("frozen with %d tries recorded but not registered (its successor registered them); "+
-		"after the thaw %d registrations it had sent were answered, %d were held back by its age check",
-		pending, answered, held), nil
+		"after the thaw %d registrations it had sent were answered, %d were held back by its age check, "+
+		"%d were past their deadline and not written",
+		pending, answered, held, late), nil
 }
 
 // restartAgent restarts an agent with restart and waits for a leader.

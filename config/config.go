@@ -350,9 +350,18 @@ func (c *Server) ConsulClient() (*consulapi.Client, error) {
 	return client, nil
 }
 
-// NomadClient returns a Nomad client for the configured address, token, namespace and
-// region, over the client's defaults (NOMAD_ADDR, NOMAD_TOKEN, ...).
+// NomadClient returns a Nomad client for NomadConfig.
 func (c *Server) NomadClient() (*nomadapi.Client, error) {
+	client, err := nomadapi.NewClient(c.NomadConfig())
+	if err != nil {
+		return nil, fmt.Errorf("configure the Nomad client: %w", err)
+	}
+	return client, nil
+}
+
+// NomadConfig returns the Nomad client configuration for the configured address, token,
+// namespace and region, over the client's defaults (NOMAD_ADDR, NOMAD_TOKEN, ...).
+func (c *Server) NomadConfig() *nomadapi.Config {
 	nc := nomadapi.DefaultConfig()
 	if c.Nomad.Address != "" {
 		nc.Address = c.Nomad.Address
@@ -366,11 +375,7 @@ func (c *Server) NomadClient() (*nomadapi.Client, error) {
 	if c.Nomad.Region != "" {
 		nc.Region = c.Nomad.Region
 	}
-	client, err := nomadapi.NewClient(nc)
-	if err != nil {
-		return nil, fmt.Errorf("configure the Nomad client: %w", err)
-	}
-	return client, nil
+	return nc
 }
 
 // AdvertiseURL is the base URL other parties reach this instance at.

@@ -94,7 +94,10 @@ func newStackOn(t *testing.T, cfg engine.Config, nomad *nomadapi.Client) *stack 
 	if err != nil {
 		t.Fatal(err)
 	}
-	exec := nomadexec.New(nomad, fmt.Sprintf("et%d-", n), nil)
+	exec, err := nomadexec.New(&nomadapi.Config{Address: nomad.Address()}, fmt.Sprintf("et%d-", n), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := &stack{t: t, store: store, exec: exec, nomad: nomad}
 	s.start(cfg)
 	return s

@@ -222,9 +222,10 @@ func (e *engine) submit(ref *jobRef) {
 // twice. A leader frozen (SIGSTOP, a paused VM, a long stall) while registrations wait for a
 // slot or for an answer would send them when it thaws, before it notices its loss. So each
 // registration first asks Consul whether the lock is still held (an empty fenced transaction),
-// and goes out only while that answer is younger than maxFenceAge (the request's deadline): no
-// successor can have purged the job within PurgeAfter of it. What is left is a freeze between
-// that check and the request reaching the kernel, longer than PurgeAfter minus maxFenceAge.
+// and goes out only while that answer is younger than maxFenceAge (the request's deadline,
+// which Submit checks as the request is written): no successor can have purged the job within
+// PurgeAfter of it. What is left is a freeze between that last check and the write itself,
+// longer than PurgeAfter minus maxFenceAge.
 func (e *engine) register(ctx context.Context, a nomadexec.Attempt) (registered bool, api string, err error) {
 	asked := time.Now()
 	if _, err := e.fence.Txn(ctx, nil); err != nil {

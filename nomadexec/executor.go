@@ -47,17 +47,23 @@ type Executor struct {
 	logger hclog.Logger
 }
 
-// New returns an Executor that submits jobs with client under the job ID prefix prefix
-// ("": DefaultPrefix; see ValidatePrefix) and logs to a child of logger (nil: no logs).
-func New(client *nomadapi.Client, prefix string, logger hclog.Logger) *Executor {
+// New returns an Executor that talks to the Nomad of cfg (its address, token, namespace,
+// region and TLS settings; cfg is not changed) with a client of its own, submits jobs under the
+// job ID prefix prefix ("": DefaultPrefix; see ValidatePrefix) and logs to a child of logger
+// (nil: no logs).
+func New(cfg *nomadapi.Config, prefix string, logger hclog.Logger) (*Executor, error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
+	}
+	client, err := newClient(cfg)
+	if err != nil {
+		return nil, err
 	}
 	e := &Executor{client: client, prefix: normalizePrefix(prefix), logger: logger.Named("nomadexec")}
 	if prefix != "" && e.prefix != prefix {
 		e.logger.Warn("job ID prefix changed to one Nomad job IDs can hold", "prefix", prefix, "used", e.prefix)
 	}
-	return e
+	return e, nil
 }
 
 // Prefix returns the job ID prefix of the Executor's jobs.
@@ -76,6 +82,10 @@ func (e *Executor) JobID(a Attempt) string { return JobID(e.prefix, a) }
 // purged no longer exists: Submit then registers it again, and it runs again. Callers decide
 // from their own record whether an attempt may still be submitted.
 //
+// No byte of the registration is written after ctx's deadline, checked by the connection as
+// it writes, not only by the context (see newClient): a caller whose right to register ends at
+// a known time sets that time as the deadline.
+//
 // Errors wrap ErrInvalidAttempt or ErrNomad. After an ErrNomad error the job may or may not
 // have been registered; submitting again settles it.
 func (e *Executor) Submit(ctx context.Context, a Attempt) (registered bool, err error) {
@@ -88,7 +98,7 @@ func (e *Executor) Submit(ctx context.Context, a Attempt) (registered bool, err 
 	if job.Namespace != nil {
 		wo.Namespace = *job.Namespace
 	}
-	resp, _, err := e.client.Jobs().RegisterOpts(job, &nomadapi.RegisterOptions{EnforceIndex: true, ModifyIndex: 0}, wo.WithContext(ctx))
+	resp, _, err := e.client.Jobs().RegisterOpts(job, &nomadapi.RegisterOptions{EnforceIndex: true, ModifyIndex: 0}, wo.WithContext(withWriteDeadline(ctx)))
 	if err != nil {
 		if strings.Contains(err.Error(), nomadapi.RegisterEnforceIndexErrPrefix) {
 			e.logger.Debug("job already registered", "job_id", id)

@@ -82,12 +82,16 @@ func status(s string) func(AllocUpdate) bool {
 // TestExecutor runs attempts on a real Nomad dev agent, sharing one agent across subtests.
 func TestExecutor(t *testing.T) {
 	n := devstack.StartNomadT(t, nil)
-	client, err := nomadapi.NewClient(&nomadapi.Config{Address: "http://" + n.HTTPAddr, TLSConfig: &nomadapi.TLSConfig{}})
+	nc := &nomadapi.Config{Address: "http://" + n.HTTPAddr, TLSConfig: &nomadapi.TLSConfig{}}
+	client, err := nomadapi.NewClient(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Debug, Output: newTestWriter(t)})
-	e := New(client, "", logger)
+	e, err := New(nc, "", logger)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 80*time.Second)
 	defer cancel()
 
@@ -169,6 +173,21 @@ func TestExecutor(t *testing.T) {
 		// Submitting the finished attempt again neither registers nor runs it.
 		if registered, err := e.Submit(ctx, okAttempt); err != nil || registered {
 			t.Fatalf("Submit after completion = %v, %v; want false, nil", registered, err)
+		}
+	})
+
+	t.Run("nothing written past the deadline", func(t *testing.T) {
+		// A process that wakes from a freeze with the registration about to be written and
+		// the context's timer not fired yet: the transport would write it.
+		a := testAttempt("etl", "manual__1", "late", 1, "exit 0")
+		woke := wokenContext{Context: ctx, deadline: time.Now().Add(-time.Millisecond)}
+		if registered, err := e.Submit(woke, a); err == nil || registered || !errors.Is(err, ErrNomad) {
+			t.Fatalf("Submit past its deadline = %v, %v; want false, an ErrNomad error", registered, err)
+		}
+		// Had the late request gone out, this one would find the job there; the connections
+		// the refused request left behind serve it.
+		if registered, err := e.Submit(ctx, a); err != nil || !registered {
+			t.Fatalf("Submit in time = %v, %v; want true, nil (the late request must not have registered it)", registered, err)
 		}
 	})
 
@@ -301,7 +320,10 @@ func TestExecutor(t *testing.T) {
 	})
 
 	t.Run("foreign jobs ignored", func(t *testing.T) {
-		other := New(client, "other-", logger)
+		other, err := New(nc, "other-", logger)
+		if err != nil {
+			t.Fatal(err)
+		}
 		a := testAttempt("etl", "manual__1", "foreign", 1, "exit 0")
 		if _, err := other.Submit(ctx, a); err != nil {
 			t.Fatal(err)
@@ -349,11 +371,10 @@ func TestExecutor(t *testing.T) {
 
 	t.Run("reconnect", func(t *testing.T) {
 		p := startProxy(t, n.HTTPAddr)
-		pc, err := nomadapi.NewClient(&nomadapi.Config{Address: "http://" + p.addr(), TLSConfig: &nomadapi.TLSConfig{}})
+		pe, err := New(&nomadapi.Config{Address: "http://" + p.addr(), TLSConfig: &nomadapi.TLSConfig{}}, "", logger)
 		if err != nil {
 			t.Fatal(err)
 		}
-		pe := New(pc, "", logger)
 		wctx, stop := context.WithCancel(ctx)
 		defer stop()
 		r := record(pe.Watch(wctx, 0))
@@ -497,3 +518,12 @@ func (w *testWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// wokenContext is a context whose deadline has passed while its timer has not fired yet, as in
+// a process that has just woken from a freeze.
+type wokenContext struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c wokenContext) Deadline() (time.Time, bool) { return c.deadline, true }

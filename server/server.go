@@ -23,7 +23,6 @@ import (
 
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
-	nomadapi "github.com/hashicorp/nomad/api"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -54,7 +53,7 @@ const (
 type Server struct {
 	cfg     *config.Server
 	consul  *consulapi.Client
-	nomad   *nomadapi.Client
+	exec    *nomadexec.Executor
 	logger  hclog.Logger
 	metrics *engine.Metrics
 	store   *state.Store
@@ -72,9 +71,9 @@ type Server struct {
 	stopOnce sync.Once
 }
 
-// New returns a Server for cfg, talking to Consul through consul and to Nomad through nomad.
-func New(cfg *config.Server, consul *consulapi.Client, nomad *nomadapi.Client, logger hclog.Logger) *Server {
-	return &Server{cfg: cfg, consul: consul, nomad: nomad, logger: logger}
+// New returns a Server for cfg, talking to Consul through consul and to the Nomad of cfg.
+func New(cfg *config.Server, consul *consulapi.Client, logger hclog.Logger) *Server {
+	return &Server{cfg: cfg, consul: consul, logger: logger}
 }
 
 // Start listens, registers the instance in Consul and starts contending for leadership. It
@@ -86,6 +85,9 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.store = store
+	if s.exec, err = nomadexec.New(s.cfg.NomadConfig(), s.cfg.JobPrefix, s.logger); err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = engine.NewMetrics(reg)
@@ -123,7 +125,7 @@ func (s *Server) Start(ctx context.Context) error {
 			Store:         store,
 			History:       hist,
 			KeepRuns:      s.cfg.Retention.KeepRuns,
-			Logs:          nomadexec.New(s.nomad, s.cfg.JobPrefix, s.logger),
+			Logs:          s.exec,
 			Logger:        s.logger.Named("http"),
 			Metrics:       reg,
 			Role:          s.Role,
@@ -255,16 +257,15 @@ func (s *Server) nomadUI() string {
 	if s.cfg.Nomad.UIAddress != "" {
 		return s.cfg.Nomad.UIAddress
 	}
-	return strings.TrimSuffix(s.nomad.Address(), "/") + "/ui"
+	return strings.TrimSuffix(s.cfg.NomadConfig().Address, "/") + "/ui"
 }
 
 // schedule is the leader's work under ld: the engine, and beside it the recorder of history
 // when there is one. It returns when the engine does.
 func (s *Server) schedule(ctx context.Context, ld *consullock.Leadership) error {
-	exec := nomadexec.New(s.nomad, s.cfg.JobPrefix, s.logger)
 	cfg := engine.Config{
 		Store:      s.store,
-		Executor:   exec,
+		Executor:   s.exec,
 		Logger:     s.logger.Named("engine"),
 		Metrics:    s.metrics,
 		LogTail:    s.cfg.Retention.LogTail,
@@ -275,7 +276,7 @@ func (s *Server) schedule(ctx context.Context, ld *consullock.Leadership) error 
 		return engine.Run(ctx, cfg, ld)
 	}
 	rec := history.NewRecorder(history.RecorderConfig{
-		DB: s.history, Store: s.store, Logs: exec, Logger: s.logger.Named("history"), MaxLogBytes: s.cfg.History.MaxLogBytes,
+		DB: s.history, Store: s.store, Logs: s.exec, Logger: s.logger.Named("history"), MaxLogBytes: s.cfg.History.MaxLogBytes,
 	})
 	cfg.History = rec
 	rctx, stop := context.WithCancel(ctx)

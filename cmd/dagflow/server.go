@@ -100,15 +100,10 @@ func (c *ServerCommand) Run(args []string) int {
 		c.UI.Error(fmt.Sprintf("Error: %v", err))
 		return exitError
 	}
-	nomad, err := cfg.NomadClient()
-	if err != nil {
-		c.UI.Error(fmt.Sprintf("Error: %v", err))
-		return exitError
-	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv := server.New(cfg, consul, nomad, logger)
+	srv := server.New(cfg, consul, logger)
 	if err := srv.Start(ctx); err != nil {
 		c.UI.Error(fmt.Sprintf("Error: %v", err))
 		return exitError

@@ -161,9 +161,8 @@ func (c *Cluster) start(adjust func(*config.Server)) {
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	consul, nomad := c.Consul, c.Nomad
 	logger := hclog.New(&hclog.LoggerOptions{Name: fmt.Sprintf("server%d", len(c.Instances)), Level: hclog.Warn, Output: testWriter{t}})
-	s := server.New(&cfg, consul, nomad, logger)
+	s := server.New(&cfg, c.Consul, logger)
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatalf("start server: %v", err)
 	}
