@@ -18,6 +18,7 @@
 package serverproc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -341,7 +342,47 @@ func (s *Server) stop() error {
 // Pause freezes the process with SIGSTOP: it keeps its sockets but answers nothing, so
 // Consul's health check of it fails and, if it led, its lock session is invalidated. Resume
 // lets it go on from where it stopped.
-func (s *Server) Pause() error { return s.signal(syscall.SIGSTOP, "pause") }
+//
+// Pause returns once every thread of the process has stopped: the kernel stops a process
+// asynchronously, and on a loaded machine it may still answer a request sent right after
+// the signal.
+func (s *Server) Pause() error {
+	if err := s.signal(syscall.SIGSTOP, "pause"); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	pid, done := s.cmd.Process.Pid, s.done
+	s.mu.Unlock()
+	deadline := time.Now().Add(DefaultStopTimeout)
+	for !stopped(pid) {
+		select {
+		case <-done:
+			return ErrNotRunning
+		case <-time.After(time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pause dagflow server %s: still not stopped %s after SIGSTOP", s.addr, DefaultStopTimeout)
+		}
+	}
+	return nil
+}
+
+// stopped reports whether every thread of process pid is stopped, as /proc shows it.
+func stopped(pid int) bool {
+	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(stats) == 0 {
+		return false
+	}
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		// The state follows the command name, in parentheses that it may itself contain.
+		i := bytes.LastIndexByte(b, ')')
+		if err != nil || i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+			return false
+		}
+	}
+	return true
+}
 
 // Resume lets a paused process go on with SIGCONT.
 func (s *Server) Resume() error { return s.signal(syscall.SIGCONT, "resume") }
