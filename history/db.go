@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
 )
@@ -57,6 +58,12 @@ const (
 // PostgreSQL is unreachable learns it in seconds, not at the kernel's TCP timeout.
 const connectTimeout = 5 * time.Second
 
+// readPause is how long reads fail at once with ErrUnavailable after one could not connect.
+// A host that drops packets instead of refusing them makes every connection attempt wait out
+// connectTimeout, and every API page that reads history would wait with it; during the pause
+// pages answer from Consul alone at once.
+const readPause = 10 * time.Second
+
 //go:embed migrations/*.sql
 var migrations embed.FS
 
@@ -68,6 +75,9 @@ var (
 	// ErrNotMigrated means the database's schema is older than this dagflow's; the server
 	// applies its migrations at start.
 	ErrNotMigrated = errors.New("history database schema is not up to date")
+
+	// ErrUnavailable means a read did not try: a recent one could not connect (readPause).
+	ErrUnavailable = errors.New("history database did not answer a moment ago")
 )
 
 // DB is a connection pool to the history database. It connects lazily: Open succeeds while
@@ -77,6 +87,10 @@ type DB struct {
 
 	mu       sync.Mutex
 	migrated bool // Migrate succeeded: the schema is current
+
+	readMu     sync.Mutex
+	readsAfter time.Time     // reads fail at once with ErrUnavailable until then
+	readPause  time.Duration // readPause; tests shorten it
 }
 
 // CheckURL reports whether url is a PostgreSQL URL history can connect with. The error masks
@@ -101,7 +115,7 @@ func Open(url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("history database: %w", err)
 	}
-	return &DB{pool: pool}, nil
+	return &DB{pool: pool, readPause: readPause}, nil
 }
 
 // Close closes every connection. It is safe to call twice.
@@ -139,8 +153,11 @@ func (db *DB) Schema(ctx context.Context) (current, latest int, err error) {
 	}
 	latest = len(names)
 	var exists bool
+	if err := db.paused(); err != nil {
+		return 0, latest, err
+	}
 	if err := db.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL", versionTable).Scan(&exists); err != nil {
-		return 0, latest, fmt.Errorf("read history schema version from %s: %w", db.Target(), err)
+		return 0, latest, db.readDone(fmt.Errorf("read history schema version from %s: %w", db.Target(), err))
 	}
 	if !exists {
 		return 0, latest, nil
@@ -159,6 +176,37 @@ func (db *DB) ready(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrNotMigrated, err)
 	}
 	return nil
+}
+
+// reading starts a read: it fails at once while reads pause (see paused), else makes sure the
+// schema is current (see ready).
+func (db *DB) reading(ctx context.Context) error {
+	if err := db.paused(); err != nil {
+		return err
+	}
+	return db.readDone(db.ready(ctx))
+}
+
+// paused fails with ErrUnavailable while reads pause after a failure to connect.
+func (db *DB) paused() error {
+	db.readMu.Lock()
+	until := db.readsAfter
+	db.readMu.Unlock()
+	if wait := time.Until(until); wait > 0 {
+		return fmt.Errorf("%w: not trying %s again for %s", ErrUnavailable, db.Target(), wait.Round(time.Second))
+	}
+	return nil
+}
+
+// readDone returns a read's error after noting it: one that could not connect pauses reads.
+func (db *DB) readDone(err error) error {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		db.readMu.Lock()
+		db.readsAfter = time.Now().Add(db.readPause)
+		db.readMu.Unlock()
+	}
+	return err
 }
 
 func (db *DB) withMigrator(ctx context.Context, f func(*migrate.Migrator) error) error {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/dagflow/dagflow/history"
+	"github.com/dagflow/dagflow/internal/devstack"
 	"github.com/dagflow/dagflow/internal/testcluster"
 	"github.com/dagflow/dagflow/scheduler"
 	"github.com/dagflow/dagflow/state"
@@ -259,5 +260,58 @@ func TestRunsPaging(t *testing.T) {
 	}
 	if recs := page(history.RunQuery{DAG: "b", Limit: 1}); len(recs) != 1 || len(recs[0].Tasks["extract"].Tries) != 2 {
 		t.Errorf("a listed run lacks its tasks: %+v", recs)
+	}
+}
+
+// TestReadsPauseWhileUnreachable: once a read could not connect, reads fail at once for a
+// while instead of each waiting for a connection attempt, and go to PostgreSQL again after.
+func TestReadsPauseWhileUnreachable(t *testing.T) {
+	ctx := context.Background()
+	pg := devstack.StartPostgresT(t)
+	url, err := pg.CreateDatabase(ctx, "pause")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := history.Open(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	history.SetReadPause(db, time.Hour)
+	if _, err := db.Runs(ctx, history.RunQuery{Limit: 1}); err != nil {
+		t.Fatalf("Runs while PostgreSQL is up: %v", err)
+	}
+	if err := pg.Down(); err != nil {
+		t.Fatal(err)
+	}
+	// The pool's idle connection may fail first as broken; the connection attempt after it
+	// fails to connect, and pauses reads.
+	var errs []error
+	for len(errs) < 3 {
+		_, err := db.Runs(ctx, history.RunQuery{Limit: 1})
+		errs = append(errs, err)
+		if err == nil || errors.Is(err, history.ErrUnavailable) {
+			break
+		}
+	}
+	if last := errs[len(errs)-1]; len(errs) < 2 || !errors.Is(last, history.ErrUnavailable) {
+		t.Fatalf("reads with PostgreSQL down = %v; want failures to connect, then ErrUnavailable", errs)
+	}
+	if _, err := db.Run(ctx, "d", "r"); !errors.Is(err, history.ErrUnavailable) {
+		t.Errorf("Run during the pause = %v, want ErrUnavailable", err)
+	}
+	if _, _, err := db.Schema(ctx); !errors.Is(err, history.ErrUnavailable) {
+		t.Errorf("Schema during the pause = %v, want ErrUnavailable", err)
+	}
+
+	if err := pg.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Runs(ctx, history.RunQuery{Limit: 1}); !errors.Is(err, history.ErrUnavailable) {
+		t.Fatalf("Runs during the pause, PostgreSQL up again = %v; want ErrUnavailable", err)
+	}
+	history.EndReadPause(db)
+	if _, err := db.Runs(ctx, history.RunQuery{Limit: 1}); err != nil {
+		t.Fatalf("Runs after the pause: %v", err)
 	}
 }

@@ -24,7 +24,7 @@ type RunQuery struct {
 
 // Runs returns a page of recorded runs with their task instances and tries.
 func (db *DB) Runs(ctx context.Context, q RunQuery) ([]*state.RunRecord, error) {
-	if err := db.ready(ctx); err != nil {
+	if err := db.reading(ctx); err != nil {
 		return nil, err
 	}
 	rows, err := db.pool.Query(ctx, `SELECT `+runColumns+` FROM runs
@@ -32,7 +32,7 @@ func (db *DB) Runs(ctx context.Context, q RunQuery) ([]*state.RunRecord, error) 
 			AND ($4 = '' OR page_key <= $4)
 		ORDER BY page_key DESC LIMIT $5`, q.DAG, q.State, q.RunID, q.From, q.Limit)
 	if err != nil {
-		return nil, fmt.Errorf("list runs from history: %w", err)
+		return nil, db.readDone(fmt.Errorf("list runs from history: %w", err))
 	}
 	recs, err := pgx.CollectRows(rows, scanRun)
 	if err != nil {
@@ -46,12 +46,12 @@ func (db *DB) Runs(ctx context.Context, q RunQuery) ([]*state.RunRecord, error) 
 
 // Run returns one recorded run; state.ErrNotFound (wrapped) when history does not hold it.
 func (db *DB) Run(ctx context.Context, dag, id string) (*state.RunRecord, error) {
-	if err := db.ready(ctx); err != nil {
+	if err := db.reading(ctx); err != nil {
 		return nil, err
 	}
 	rows, err := db.pool.Query(ctx, `SELECT `+runColumns+` FROM runs WHERE dag = $1 AND run_id = $2`, dag, id)
 	if err != nil {
-		return nil, fmt.Errorf("read run from history: %w", err)
+		return nil, db.readDone(fmt.Errorf("read run from history: %w", err))
 	}
 	rec, err := pgx.CollectExactlyOneRow(rows, scanRun)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -77,7 +77,7 @@ type Log struct {
 // Log returns up to limit bytes of a try's stream ("stdout" or "stderr") from offset;
 // state.ErrNotFound (wrapped) when history holds no logs of the try.
 func (db *DB) Log(ctx context.Context, dag, run, task string, try int, stream string, offset int64, limit int) (*Log, error) {
-	if err := db.ready(ctx); err != nil {
+	if err := db.reading(ctx); err != nil {
 		return nil, err
 	}
 	l := &Log{}
@@ -88,7 +88,7 @@ func (db *DB) Log(ctx context.Context, dag, run, task string, try int, stream st
 		return nil, fmt.Errorf("logs of %s/%s/%s try %d in history: %w", dag, run, task, try, state.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read logs from history: %w", err)
+		return nil, db.readDone(fmt.Errorf("read logs from history: %w", err))
 	}
 	return l, nil
 }
