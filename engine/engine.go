@@ -172,7 +172,6 @@ func Run(ctx context.Context, cfg Config, fence Fence) error {
 		cursor:   map[string]time.Time{},
 		done:     map[string][]doneRun{},
 		overfull: map[string]bool{},
-		jobs:     map[string]*jobRef{},
 		handled:  map[string]bool{},
 		events:   make(chan func() error, 256),
 		calls:    make(chan struct{}, nomadCalls),
@@ -216,12 +215,14 @@ type engine struct {
 	done     map[string][]doneRun // per DAG: finished runs, oldest first
 	overfull map[string]bool      // DAGs with finished runs beyond KeepRuns that history lacks
 	jobs     map[string]*jobRef   // job ID -> the try it runs, for tries queued or running
+	perQueue map[string]int       // tries in jobs per queue (see track)
+	perDAG   map[string]int       // tries in jobs per DAG
 	purges   []purge              // finished tries' jobs to purge, oldest first
 	handled  map[string]bool      // requests carried out in this Run
 
 	dirty []*run           // runs with records to write
 	extra consulapi.TxnOps // other writes of this step (logs, deletions)
-	after []func()         // what to do once this step's writes are done
+	after []afterWrite     // what to do once this step's writes are done
 	now   time.Time        // the time of this step
 
 	events   chan func() error // what helpers report, run in the loop; an error ends Run
@@ -277,6 +278,13 @@ type doneRun struct {
 type purge struct {
 	jobID string
 	at    time.Time
+}
+
+// afterWrite is what to do once the record of task t is written, or, with a nil t, once every
+// record of the step is.
+type afterWrite struct {
+	t *task
+	f func()
 }
 
 func versionKey(dag, version string) string { return dag + "@" + version }
@@ -405,18 +413,20 @@ func (e *engine) step() error {
 	if err := e.flush(); err != nil {
 		return err
 	}
-	e.runAfter()
 	e.m.observe(e)
 	return nil
 }
 
-// runAfter does what waited for the step's writes.
-func (e *engine) runAfter() {
-	after := e.after
-	e.after = nil
-	for _, f := range after {
-		f()
-	}
+// afterTask does f once the record of task t, which markTask queued, is written: as soon as
+// the transaction holding it committed, before the step's further transactions, so that the
+// first tries of a large fan-out are registered while the records of the others are written.
+func (e *engine) afterTask(t *task, f func()) {
+	e.after = append(e.after, afterWrite{t: t, f: f})
+}
+
+// afterFlush does f once every record of the step is written.
+func (e *engine) afterFlush(f func()) {
+	e.after = append(e.after, afterWrite{f: f})
 }
 
 // markRun queues run r's record for writing.
@@ -438,11 +448,13 @@ func (e *engine) queue(r *run) {
 	}
 }
 
-// flush writes every queued record in as few fenced transactions as fit Consul's limits, then
-// tells history which runs changed.
+// flush writes every queued record in as few fenced transactions as fit Consul's limits, does
+// what waited for each record once the transaction holding it committed (see afterTask), and
+// the rest once all did, then tells history which runs changed.
 func (e *engine) flush() error {
 	var ops consulapi.TxnOps
 	var changed []runKey
+	at := map[*task]int{} // the index in ops of each task's record
 	for _, r := range e.dirty {
 		changed = append(changed, runKey{r.rec.DAG, r.rec.ID})
 		r.queued = false
@@ -469,6 +481,7 @@ func (e *engine) flush() error {
 			if err != nil {
 				return err
 			}
+			at[ti] = len(ops)
 			ops = append(ops, op)
 			ti.dirty = false
 		}
@@ -476,8 +489,24 @@ func (e *engine) flush() error {
 	e.dirty = e.dirty[:0]
 	ops = append(ops, e.extra...)
 	e.extra = nil
-	if err := e.write(ops); err != nil {
+	after := e.after
+	e.after = nil
+	err := e.write(ops, func(written int) {
+		waiting := after[:0]
+		for _, a := range after {
+			if i, ok := at[a.t]; ok && i < written {
+				a.f()
+			} else {
+				waiting = append(waiting, a)
+			}
+		}
+		after = waiting
+	})
+	if err != nil {
 		return err
+	}
+	for _, a := range after {
+		a.f()
 	}
 	if e.cfg.History != nil {
 		for _, k := range changed {
@@ -487,9 +516,11 @@ func (e *engine) flush() error {
 	return nil
 }
 
-// write runs ops in as few fenced transactions as fit Consul's limits (one operation of each
-// goes to the fence).
-func (e *engine) write(ops consulapi.TxnOps) error {
+// write runs ops, in order, in as few fenced transactions as fit Consul's limits (one
+// operation of each goes to the fence), and calls written (unless nil) after each transaction
+// with the number of ops committed so far.
+func (e *engine) write(ops consulapi.TxnOps, written func(n int)) error {
+	n := 0
 	for _, batch := range state.SplitTxn(ops, consullock.MaxTxnOps) {
 		ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
 		_, err := e.fence.Txn(ctx, batch)
@@ -497,6 +528,10 @@ func (e *engine) write(ops consulapi.TxnOps) error {
 		e.m.kvWrite(batch, err)
 		if err != nil {
 			return fmt.Errorf("write state: %w", err)
+		}
+		n += len(batch)
+		if written != nil {
+			written(n)
 		}
 	}
 	return nil

@@ -75,6 +75,7 @@ type stack struct {
 	cancel context.CancelFunc
 	done   chan error
 	ld     *consullock.Leadership
+	wrap   func(engine.Fence) engine.Fence // nil: the engine writes through the leadership itself
 }
 
 // newStack starts an engine on its own prefixes, with cfg's retention settings.
@@ -88,6 +89,14 @@ func newStack(t *testing.T, cfg engine.Config) *stack {
 // nomad.
 func newStackOn(t *testing.T, cfg engine.Config, nomad *nomadapi.Client) *stack {
 	t.Helper()
+	return newStackWith(t, cfg, nomad, nil)
+}
+
+// newStackWith starts an engine on its own prefixes that runs its tries with the Nomad client
+// nomad, and, unless wrap is nil, fences its writes through the fence wrap returns for the
+// leadership.
+func newStackWith(t *testing.T, cfg engine.Config, nomad *nomadapi.Client, wrap func(engine.Fence) engine.Fence) *stack {
+	t.Helper()
 	consul, _ := agents(t)
 	n := testSeq.Add(1)
 	store, err := state.New(consul, fmt.Sprintf("enginetest/%d/", n))
@@ -98,7 +107,7 @@ func newStackOn(t *testing.T, cfg engine.Config, nomad *nomadapi.Client) *stack 
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{t: t, store: store, exec: exec, nomad: nomad}
+	s := &stack{t: t, store: store, exec: exec, nomad: nomad, wrap: wrap}
 	s.start(cfg)
 	return s
 }
@@ -121,7 +130,11 @@ func (s *stack) start(cfg engine.Config) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel, s.done, s.ld = cancel, make(chan error, 1), ld
-	go func() { s.done <- engine.Run(ctx, cfg, ld) }()
+	var fence engine.Fence = ld
+	if s.wrap != nil {
+		fence = s.wrap(ld)
+	}
+	go func() { s.done <- engine.Run(ctx, cfg, fence) }()
 	t.Cleanup(func() {
 		s.stop()
 		_ = ld.Release(context.Background())

@@ -21,7 +21,8 @@ func (e *engine) reconcile() error {
 	// Start from nothing, so a retry after a failure does not see a half-loaded state.
 	e.catalog, e.dags, e.queues = nil, map[string]*dagInfo{}, map[string]*spec.Queue{}
 	e.runs, e.cursor, e.done = map[runKey]*run{}, map[string]time.Time{}, map[string][]doneRun{}
-	e.jobs, e.purges, e.dirty, e.extra, e.after = map[string]*jobRef{}, nil, nil, nil, nil
+	e.jobs, e.perQueue, e.perDAG = map[string]*jobRef{}, map[string]int{}, map[string]int{}
+	e.purges, e.dirty, e.extra, e.after = nil, nil, nil, nil
 	ctx, cancel := context.WithTimeout(e.ctx, callTimeout)
 	defer cancel()
 	c, err := e.store.Catalog(ctx)
@@ -61,7 +62,7 @@ func (e *engine) reconcile() error {
 		e.runs[runKey{dag, rec.Run.ID}] = r
 		for _, t := range r.tasks {
 			if cur := t.ti.Current(); cur != nil && (t.ti.State == scheduler.Queued || t.ti.State == scheduler.Running) {
-				e.jobs[cur.JobID] = &jobRef{run: r, task: t, try: cur.Try}
+				e.track(cur.JobID, &jobRef{run: r, task: t, try: cur.Try})
 			}
 		}
 	}
@@ -88,7 +89,7 @@ func (e *engine) reconcile() error {
 		case exists && stopped:
 			// Its stop was recorded, but the leader before may have lost the lead before it
 			// stopped the job.
-			e.after = append(e.after, func() { e.stopJob(jobID, ref) })
+			e.afterFlush(func() { e.stopJob(jobID, ref) })
 		case exists:
 			// Adopted: the watch reports how it fares.
 		case stopped:
@@ -97,7 +98,7 @@ func (e *engine) reconcile() error {
 			e.failTry(ref, "")
 		case ref.task.ti.State == scheduler.Queued:
 			e.log.Info("submitting a try recorded but not registered", "job_id", jobID)
-			e.after = append(e.after, func() { e.submit(ref) })
+			e.afterFlush(func() { e.submit(ref) })
 		default:
 			e.failTry(ref, "its Nomad job vanished while it ran")
 		}
@@ -112,9 +113,5 @@ func (e *engine) reconcile() error {
 			e.log.Warn("a job of this installation runs but no try in flight has it; leaving it alone", "job_id", jobID)
 		}
 	}
-	if err := e.flush(); err != nil {
-		return err
-	}
-	e.runAfter()
-	return nil
+	return e.flush()
 }

@@ -280,7 +280,7 @@ func (e *engine) onRequests(reqs []*state.Request) error {
 			if e.now.Sub(req.Result.DoneAt) > requestTTL {
 				// A check-and-set on the request as read: when its requester collects it
 				// meanwhile, the deletion fails and changes nothing.
-				if err := e.write(consulapi.TxnOps{e.store.DeleteRequestOp(req)}); err != nil && !errors.Is(err, consullock.ErrTxnFailed) {
+				if err := e.write(consulapi.TxnOps{e.store.DeleteRequestOp(req)}, nil); err != nil && !errors.Is(err, consullock.ErrTxnFailed) {
 					return err
 				}
 			}
@@ -337,11 +337,7 @@ func (e *engine) carryOut(req *state.Request) error {
 	e.extra = append(e.extra, op)
 	// A failed write, even of a request finished by someone else first, leaves the engine
 	// unsure of what Consul holds: the error makes Run start over from it.
-	if err := e.flush(); err != nil {
-		return err
-	}
-	e.runAfter()
-	return nil
+	return e.flush()
 }
 
 // applied returns the applied DAG name. When the engine does not know it, it reads the catalog
@@ -709,11 +705,16 @@ func (e *engine) startWatches() {
 			index = e.advance(index, next, err, "catalog")
 		}
 	})
+	// While no pause was ever set at runtime, Consul answers the blocking query on the empty
+	// prefix at every write of the installation, the engine's own included: only changes go to
+	// the loop, where each event costs a step.
+	paused := maps.Clone(e.paused)
 	e.spawn(func() {
 		var index uint64
 		for e.ctx.Err() == nil {
 			p, next, err := e.store.Paused(e.ctx, index)
-			if err == nil {
+			if err == nil && !maps.EqualFunc(p, paused, samePause) {
+				paused = p
 				e.report(func() error { e.paused = p; return nil })
 			}
 			index = e.advance(index, next, err, "paused DAGs")
@@ -730,6 +731,9 @@ func (e *engine) startWatches() {
 		}
 	})
 }
+
+// samePause reports whether a and b say the same, their times compared as instants.
+func samePause(a, b state.Pause) bool { return a.Paused == b.Paused && a.At.Equal(b.At) }
 
 // advance returns the index a blocking query loop goes on from, pausing after an error.
 func (e *engine) advance(index, next uint64, err error, what string) uint64 {

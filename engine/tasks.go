@@ -74,7 +74,6 @@ type candidate struct {
 // first, then oldest run, then by name; within its queue's max_running and its DAG's
 // max_active_tasks, counted over every run.
 func (e *engine) dispatch() {
-	perQueue, perDAG := e.inFlight()
 	var cands []candidate
 	for _, r := range e.runs {
 		if r.rec.State != state.RunRunning {
@@ -99,29 +98,44 @@ func (e *engine) dispatch() {
 	pending := map[string]int{}
 	for _, c := range cands {
 		queue := c.task.spec.Queue
-		if q := e.queues[queue]; q != nil && q.MaxRunning > 0 && perQueue[queue] >= q.MaxRunning {
+		if q := e.queues[queue]; q != nil && q.MaxRunning > 0 && e.perQueue[queue] >= q.MaxRunning {
 			pending[queue]++
 			continue
 		}
-		if limit := c.run.def.MaxActiveTasks; limit > 0 && perDAG[c.run.rec.DAG] >= limit {
+		if limit := c.run.def.MaxActiveTasks; limit > 0 && e.perDAG[c.run.rec.DAG] >= limit {
 			pending[queue]++
 			continue
 		}
 		e.startTry(c.run, c.task)
-		perQueue[queue]++
-		perDAG[c.run.rec.DAG]++
 	}
-	e.m.setQueues(pending, perQueue)
+	e.m.setQueues(pending, e.perQueue)
 }
 
-// inFlight counts the tries queued or running, per queue and per DAG.
-func (e *engine) inFlight() (perQueue, perDAG map[string]int) {
-	perQueue, perDAG = map[string]int{}, map[string]int{}
-	for _, ref := range e.jobs {
-		perQueue[ref.task.spec.Queue]++
-		perDAG[ref.run.rec.DAG]++
+// track records that job jobID runs ref's try, queued or running, and counts it in flight.
+// The counts are kept as tries start and end rather than counted at each step, which would
+// cost a pass over every try in flight per event.
+func (e *engine) track(jobID string, ref *jobRef) {
+	e.jobs[jobID] = ref
+	e.perQueue[ref.task.spec.Queue]++
+	e.perDAG[ref.run.rec.DAG]++
+}
+
+// untrack forgets job jobID, whose try ended.
+func (e *engine) untrack(jobID string) {
+	ref := e.jobs[jobID]
+	if ref == nil {
+		return
 	}
-	return perQueue, perDAG
+	delete(e.jobs, jobID)
+	uncount(e.perQueue, ref.task.spec.Queue)
+	uncount(e.perDAG, ref.run.rec.DAG)
+}
+
+// uncount takes one from counts[k], dropping k at 0.
+func uncount(counts map[string]int, k string) {
+	if counts[k]--; counts[k] <= 0 {
+		delete(counts, k)
+	}
 }
 
 // startTry records a new try of task t of run r as queued, and submits its job once that is
@@ -133,8 +147,8 @@ func (e *engine) startTry(r *run, t *task) {
 	t.ti.State, t.ti.RetryAt = scheduler.Queued, time.Time{}
 	e.markTask(r, t)
 	ref := &jobRef{run: r, task: t, try: n}
-	e.jobs[jobID] = ref
-	e.after = append(e.after, func() { e.submit(ref) })
+	e.track(jobID, ref)
+	e.afterTask(t, func() { e.submit(ref) })
 }
 
 // attempt builds what the job of ref's try needs: the task rendered for it, its queue, and the
@@ -360,7 +374,7 @@ func (e *engine) finishTry(ref *jobRef, st *nomadexec.AllocStatus, logs *state.L
 	}
 	cur.EndedAt, cur.Message = now, msg
 	t.finishing = false
-	delete(e.jobs, cur.JobID)
+	e.untrack(cur.JobID)
 	e.purges = append(e.purges, purge{jobID: cur.JobID, at: time.Now().Add(e.cfg.PurgeAfter)})
 	if logs != nil {
 		op, err := e.store.PutLogsOp(r.rec.DAG, r.rec.ID, t.spec.Name, cur.Try, logs)
@@ -419,7 +433,7 @@ func (e *engine) stop(r *run, t *task, order state.Stop) {
 	e.log.Info("stopping try", "dag", r.rec.DAG, "run_id", r.rec.ID, "task", t.spec.Name, "try", cur.Try, "reason", order.Reason)
 	if !underWay {
 		jobID := cur.JobID
-		e.after = append(e.after, func() { e.stopJob(jobID, ref) })
+		e.afterTask(t, func() { e.stopJob(jobID, ref) })
 	}
 }
 

@@ -291,26 +291,14 @@ func isNotFound(err error) bool {
 	return errors.As(err, &ue) && ue.StatusCode() == http.StatusNotFound
 }
 
-// allocStatusFromStub converts an allocation list entry.
+// allocStatusFromStub converts an allocation list entry as the watch converts an event's
+// allocation.
 func allocStatusFromStub(a *nomadapi.AllocationListStub) AllocStatus {
-	s := AllocStatus{
-		AllocID:       a.ID,
-		JobID:         a.JobID,
-		Namespace:     a.Namespace,
-		NodeID:        a.NodeID,
-		NodeName:      a.NodeName,
-		ClientStatus:  a.ClientStatus,
-		DesiredStatus: a.DesiredStatus,
-		CreateIndex:   a.CreateIndex,
-		ModifyIndex:   a.ModifyIndex,
-	}
-	s.setTask(a.TaskStates)
-	return s
-}
-
-// allocStatusFromAlloc converts a full allocation, as events carry them.
-func allocStatusFromAlloc(a *nomadapi.Allocation) AllocStatus {
-	return allocStatusFromStub(a.Stub())
+	return allocEvent{
+		ID: a.ID, JobID: a.JobID, Namespace: a.Namespace, NodeID: a.NodeID, NodeName: a.NodeName,
+		ClientStatus: a.ClientStatus, DesiredStatus: a.DesiredStatus, TaskStates: a.TaskStates,
+		CreateIndex: a.CreateIndex, ModifyIndex: a.ModifyIndex,
+	}.status()
 }
 
 // setTask fills in the task's state from the allocation's task states: TaskName's, or the

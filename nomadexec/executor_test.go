@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/go-hclog"
 	nomadapi "github.com/hashicorp/nomad/api"
 
@@ -210,6 +211,35 @@ func TestExecutor(t *testing.T) {
 		}
 	})
 
+	t.Run("logs in another namespace", func(t *testing.T) {
+		// The Executor's client has no namespace set: Logs and ReadLog name the allocation
+		// only, and Nomad finds it in its own namespace.
+		if _, err := client.Namespaces().Register(&nomadapi.Namespace{Name: "etl-team"}, nil); err != nil {
+			t.Fatal(err)
+		}
+		// A watch of every namespace follows those that existed when it subscribed.
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		nsRec := record(e.Watch(wctx, 0))
+		a := testAttempt("etl", "manual__1", "elsewhere", 1, "echo out; echo err >&2")
+		a.Queue = &spec.Queue{Name: "team", Namespace: "etl-team"}
+		if _, err := e.Submit(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		done := nsRec.waitFor(t, e.JobID(a), 15*time.Second, "status complete", status("complete"))
+		if done.Namespace != "etl-team" {
+			t.Errorf("update namespace %q, want etl-team", done.Namespace)
+		}
+		stdout, stderr, err := e.Logs(ctx, done.AllocID, 1024)
+		if err != nil || string(stdout) != "out\n" || string(stderr) != "err\n" {
+			t.Errorf("Logs = %q, %q, %v; want \"out\\n\", \"err\\n\"", stdout, stderr, err)
+		}
+		data, next, err := e.ReadLog(ctx, done.AllocID, "stdout", 1, 100)
+		if err != nil || string(data) != "ut\n" || next != 4 {
+			t.Errorf("ReadLog from offset 1 = %q, %d, %v; want \"ut\\n\", 4", data, next, err)
+		}
+	})
+
 	t.Run("failure is not retried by nomad", func(t *testing.T) {
 		if registered, err := e.Submit(ctx, failAttempt); err != nil || !registered {
 			t.Fatalf("Submit = %v, %v; want true, nil", registered, err)
@@ -404,6 +434,55 @@ func TestExecutor(t *testing.T) {
 		u = r.waitFor(t, e.JobID(b), 15*time.Second, "status complete", status("complete"))
 		if u.Snapshot {
 			t.Errorf("update = %+v, want one from the stream", u.AllocUpdate)
+		}
+	})
+
+	t.Run("events decoded as the Nomad API decodes them", func(t *testing.T) {
+		// Every allocation event of the subtests above, still in Nomad's event buffer: exits
+		// 0 and 3, a driver failure, a stop, another namespace.
+		_, meta, err := client.Allocations().List(&nomadapi.QueryOptions{Namespace: allNamespaces})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		body, err := client.Raw().Response("/v1/event/stream", (&nomadapi.QueryOptions{
+			Namespace: allNamespaces, Params: map[string]string{"topic": "Allocation:*", "index": "1"},
+		}).WithContext(sctx))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer body.Close()
+		dec := json.NewDecoder(body)
+		compared := 0
+		for index := uint64(0); index < meta.LastIndex; {
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				t.Fatalf("after index %d of %d: %v", index, meta.LastIndex, err)
+			}
+			var batch eventBatch
+			var want nomadapi.Events
+			if err := json.Unmarshal(raw, &batch); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(raw, &want); err != nil {
+				t.Fatal(err)
+			}
+			index = max(index, batch.Index)
+			for i := range want.Events {
+				alloc, err := want.Events[i].Allocation()
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := batch.Events[i].Payload.Allocation.status()
+				if diff := cmp.Diff(allocStatusFromStub(alloc.Stub()), got); diff != "" {
+					t.Errorf("allocation event at index %d (-Nomad API, +watch):\n%s", batch.Index, diff)
+				}
+				compared++
+			}
+		}
+		if compared < 18 {
+			t.Errorf("compared %d allocation events, want at least the placement and the end of each of the subtests' nine jobs", compared)
 		}
 	})
 

@@ -23,7 +23,10 @@ import (
 // the read to the allocation's node, over the client's own connections. (The Nomad API's
 // AllocFS dials the node with a new HTTP client per call, whose keep-alive connections stay
 // open after the read: a few hundred reads in a row pass Nomad's limit of connections per
-// client address, and Nomad then refuses every call of the address with HTTP 429.)
+// client address, and Nomad then refuses every call of the address with HTTP 429.) A read
+// needs the allocation's ID only, not its namespace: Nomad takes the namespace from the
+// allocation itself, for the token's read-logs (or read-fs) check too, whatever namespace the
+// request names; so each stream costs one call, with no lookup of the allocation first.
 //
 // Errors wrap ErrNotFound when Nomad no longer has the allocation or its logs (the servers or
 // its node garbage-collected it), else ErrNomad (the node holding the allocation may be down,
@@ -32,12 +35,8 @@ func (e *Executor) Logs(ctx context.Context, allocID string, max int) (stdout, s
 	if max < 1 {
 		return nil, nil, nil
 	}
-	alloc, err := e.allocation(ctx, allocID)
-	if err != nil {
-		return nil, nil, err
-	}
 	tail := func(logType string) ([]byte, error) {
-		buf, err := e.readLog(ctx, alloc, logType, "end", int64(max), -1)
+		buf, err := e.readLog(ctx, allocID, logType, "end", int64(max), -1)
 		if len(buf) > max {
 			buf = buf[len(buf)-max:]
 		}
@@ -59,40 +58,24 @@ func (e *Executor) ReadLog(ctx context.Context, allocID, logType string, offset 
 	if logType != "stdout" && logType != "stderr" {
 		return nil, offset, fmt.Errorf("log type %q: want stdout or stderr", logType)
 	}
-	alloc, err := e.allocation(ctx, allocID)
-	if err != nil {
-		return nil, offset, err
-	}
-	buf, err := e.readLog(ctx, alloc, logType, "start", offset, int64(limit))
+	buf, err := e.readLog(ctx, allocID, logType, "start", offset, int64(limit))
 	if err != nil {
 		return nil, offset, err
 	}
 	return buf, offset + int64(len(buf)), nil
 }
 
-// allocation reads allocation id in whichever namespace it is.
-func (e *Executor) allocation(ctx context.Context, id string) (*nomadapi.Allocation, error) {
-	alloc, _, err := e.client.Allocations().Info(id, (&nomadapi.QueryOptions{Namespace: allNamespaces}).WithContext(ctx))
-	if err != nil {
-		if isNotFound(err) {
-			return nil, fmt.Errorf("get allocation %s: %w", id, ErrNotFound)
-		}
-		return nil, fmt.Errorf("get allocation %s: %w: %w", id, ErrNomad, err)
-	}
-	return alloc, nil
-}
-
 // readLog reads one of the task's logs ("stdout" or "stderr") from offset bytes after origin
 // ("start" or "end"), at most limit bytes (all when limit < 0).
-func (e *Executor) readLog(ctx context.Context, alloc *nomadapi.Allocation, logType, origin string, offset, limit int64) ([]byte, error) {
-	q := (&nomadapi.QueryOptions{Namespace: alloc.Namespace, Params: map[string]string{
+func (e *Executor) readLog(ctx context.Context, allocID, logType, origin string, offset, limit int64) ([]byte, error) {
+	q := (&nomadapi.QueryOptions{Params: map[string]string{
 		"task":   TaskName,
 		"type":   logType,
 		"origin": origin,
 		"offset": strconv.FormatInt(offset, 10),
 		"plain":  "true", // the bytes themselves, not JSON frames
 	}}).WithContext(ctx)
-	body, err := e.client.Raw().Response("/v1/client/fs/logs/"+alloc.ID, q)
+	body, err := e.client.Raw().Response("/v1/client/fs/logs/"+allocID, q)
 	if err != nil {
 		var ue nomadapi.UnexpectedResponseError
 		if errors.As(err, &ue) && ue.StatusCode() == http.StatusNotFound {
@@ -101,9 +84,9 @@ func (e *Executor) readLog(ctx context.Context, alloc *nomadapi.Allocation, logT
 			if strings.Contains(ue.Body(), "not started") {
 				return nil, nil
 			}
-			return nil, fmt.Errorf("read %s of allocation %s: %w: %w", logType, alloc.ID, ErrNotFound, err)
+			return nil, fmt.Errorf("read %s of allocation %s: %w: %w", logType, allocID, ErrNotFound, err)
 		}
-		return nil, fmt.Errorf("read %s of allocation %s: %w: %w", logType, alloc.ID, ErrNomad, err)
+		return nil, fmt.Errorf("read %s of allocation %s: %w: %w", logType, allocID, ErrNomad, err)
 	}
 	defer body.Close()
 	var r io.Reader = body
@@ -113,7 +96,7 @@ func (e *Executor) readLog(ctx context.Context, alloc *nomadapi.Allocation, logT
 	// Reading to the end before closing returns the connection to the client's pool.
 	buf, err := io.ReadAll(r)
 	if err != nil {
-		return nil, fmt.Errorf("read %s of allocation %s: %w: %w", logType, alloc.ID, ErrNomad, err)
+		return nil, fmt.Errorf("read %s of allocation %s: %w: %w", logType, allocID, ErrNomad, err)
 	}
 	return buf, nil
 }
