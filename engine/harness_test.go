@@ -82,13 +82,6 @@ type stack struct {
 func newStack(t *testing.T, cfg engine.Config) *stack {
 	t.Helper()
 	_, nomad := agents(t)
-	return newStackOn(t, cfg, nomad)
-}
-
-// newStackOn starts an engine on its own prefixes that runs its tries with the Nomad client
-// nomad.
-func newStackOn(t *testing.T, cfg engine.Config, nomad *nomadapi.Client) *stack {
-	t.Helper()
 	return newStackWith(t, cfg, nomad, nil)
 }
 

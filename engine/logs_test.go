@@ -27,7 +27,7 @@ func TestLogsOfManyTries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newStackOn(t, engine.Config{}, client)
+	s := newStackWith(t, engine.Config{}, client, nil)
 	const tasks = 64
 	s.apply(fmt.Sprintf(`
 dag "many" {
