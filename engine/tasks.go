@@ -158,7 +158,7 @@ func (e *engine) attempt(ref *jobRef) (nomadexec.Attempt, error) {
 	rendered, err := r.def.Render(t.spec, spec.Runtime{
 		RunID: r.rec.ID, RunType: string(r.rec.Type), LogicalDate: r.rec.LogicalDate,
 		DataIntervalStart: r.rec.DataIntervalStart, DataIntervalEnd: r.rec.DataIntervalEnd,
-		Params: r.rec.Params, Try: ref.try,
+		Params: r.rec.Params, Try: ref.try, Outputs: r.runOutputs(),
 	})
 	if err != nil {
 		return nomadexec.Attempt{}, err
@@ -172,6 +172,7 @@ func (e *engine) attempt(ref *jobRef) (nomadexec.Attempt, error) {
 			"DAGFLOW_TASK":         t.spec.Name,
 			"DAGFLOW_TRY":          strconv.Itoa(ref.try),
 			"DAGFLOW_LOGICAL_DATE": r.rec.LogicalDate.UTC().Format(time.RFC3339),
+			OutputEnv:              outputEnvValue,
 		},
 	}, nil
 }
@@ -264,7 +265,7 @@ func (e *engine) maxFenceAge() time.Duration {
 // failTry records that ref's try failed without a job outcome (its job could not be built, or
 // it vanished from Nomad).
 func (e *engine) failTry(ref *jobRef, msg string) {
-	e.finishTry(ref, nil, nil, msg)
+	e.finishTry(ref, nil, nil, nil, msg)
 }
 
 // onAlloc follows an allocation of one of the tries in flight.
@@ -281,8 +282,12 @@ func (e *engine) onAlloc(u nomadexec.AllocUpdate) {
 		ref.task.finishing = true
 		st := u.AllocStatus
 		e.spawn(func() {
+			var out *tryOutputs
+			if st.Succeeded() {
+				out = e.fetchOutputs(st.AllocID)
+			}
 			logs := e.fetchLogs(st.AllocID)
-			e.report(func() error { e.finishTry(ref, &st, logs, ""); return nil })
+			e.report(func() error { e.finishTry(ref, &st, logs, out, ""); return nil })
 		})
 		return
 	}
@@ -341,11 +346,11 @@ func (e *engine) readLogs(allocID string, max int) (stdout, stderr []byte, err e
 	}
 }
 
-// finishTry records the outcome of ref's try: from its allocation st, or failed with msg when
-// there is none. A failed try is retried after its delay while the task has retries left,
+// finishTry records the outcome of ref's try: from its allocation st, with the outputs out it
+// published, or failed with msg when there is none. A failed try is retried after its delay while the task has retries left,
 // counted, as the delay is, from its last clear. A try whose job the scheduler stopped ends as
 // its Stop says.
-func (e *engine) finishTry(ref *jobRef, st *nomadexec.AllocStatus, logs *state.Logs, msg string) {
+func (e *engine) finishTry(ref *jobRef, st *nomadexec.AllocStatus, logs *state.Logs, out *tryOutputs, msg string) {
 	r, t := ref.run, ref.task
 	cur := t.ti.Current()
 	if cur == nil || cur.Try != ref.try || cur.State.Finished() || e.jobs[cur.JobID] != ref {
@@ -354,8 +359,7 @@ func (e *engine) finishTry(ref *jobRef, st *nomadexec.AllocStatus, logs *state.L
 	now := time.Now().UTC()
 	success := false
 	if st != nil {
-		success = st.ClientStatus == nomadapi.AllocClientStatusComplete && !st.Failed &&
-			st.DesiredStatus == nomadapi.AllocDesiredStatusRun && (!st.Exited || st.ExitCode == 0) && cur.Stop == nil
+		success = st.Succeeded() && cur.Stop == nil
 		cur.AllocID, cur.Node = st.AllocID, st.NodeName
 		if cur.StartedAt.IsZero() && !st.StartedAt.IsZero() {
 			cur.StartedAt = st.StartedAt.UTC()
@@ -368,6 +372,11 @@ func (e *engine) finishTry(ref *jobRef, st *nomadexec.AllocStatus, logs *state.L
 			cur.ExitCode = &code
 		}
 		msg = outcomeMessage(st)
+		if success {
+			if problem := keepOutputs(t, cur, out); problem != "" {
+				success, msg = false, problem
+			}
+		}
 	}
 	if cur.Stop != nil {
 		msg = cur.Stop.Reason
@@ -474,7 +483,7 @@ func (e *engine) stopJob(jobID string, ref *jobRef) {
 					}
 				})
 			case len(st.Allocs) == 0:
-				e.finishTry(ref, nil, nil, "")
+				e.finishTry(ref, nil, nil, nil, "")
 			}
 			return nil
 		})

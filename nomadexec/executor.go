@@ -151,6 +151,13 @@ type AllocStatus struct {
 	ModifyIndex uint64
 }
 
+// Succeeded reports whether the allocation's task ran to completion and exited 0, without
+// anyone stopping it.
+func (s *AllocStatus) Succeeded() bool {
+	return s.ClientStatus == nomadapi.AllocClientStatusComplete && !s.Failed &&
+		s.DesiredStatus == nomadapi.AllocDesiredStatusRun && (!s.Exited || s.ExitCode == 0)
+}
+
 // Terminal reports whether the allocation is over: its client status is complete, failed or
 // lost.
 func (s AllocStatus) Terminal() bool {

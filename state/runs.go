@@ -71,6 +71,17 @@ type TaskInstance struct {
 	// ClearedTries is how many tries it had when it was last cleared. As in Airflow, a clear
 	// gives the task its retries again: they count from the tries after it.
 	ClearedTries int `json:"cleared_tries,omitempty"`
+
+	// Mapped is set on the record of a task mapped over an upstream's outputs (for_each =
+	// tasks.NAME.outputs.KEY) once its upstream succeeded: the keys of its instances, named
+	// "TASK[KEY]", in order. It is written once per expansion, in one fenced write, so every
+	// leader sees the same instances. Nil before the expansion, and when there was nothing to
+	// map over (the task is then skipped).
+	MapKeys []string `json:"map_keys,omitempty"`
+
+	// Message says, for people, why a task instance ended without a try of its own: a mapped
+	// task whose collection was missing or too large.
+	Message string `json:"message,omitempty"`
 }
 
 // TriesSinceClear returns how many tries it has had since it was last cleared (all of them
@@ -94,6 +105,12 @@ type Try struct {
 	Message     string          `json:"message,omitempty"` // why it ended as it did, for people
 	Logs        bool            `json:"logs,omitempty"`    // its output tail is stored
 	Stop        *Stop           `json:"stop,omitempty"`    // set when the scheduler stops its job, before it does
+
+	// Outputs is the JSON object a successful try published in the file named by
+	// DAGFLOW_OUTPUT, read from its allocation before its job is purged. Only the latest
+	// successful try of a task instance keeps it in Consul (history keeps every try's), so a
+	// record never holds more than one object of at most the engine's MaxOutputs.
+	Outputs json.RawMessage `json:"outputs,omitempty"`
 }
 
 // Stop is why the scheduler stopped a try's job, and what becomes of its task instance once

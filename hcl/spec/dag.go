@@ -240,6 +240,7 @@ type taskBlock struct {
 	name      string
 	instances []*Task
 	deps      map[*Task][]dependency
+	outputs   map[*Task][]outputRef // the task outputs each instance refers to
 }
 
 // dependency is one depends_on element, resolved once every task block is known.
@@ -333,6 +334,11 @@ func (f *fileScope) decodeTasks(d *DAG, blocks hcl.Blocks, params []string, queu
 			t.DependsOn = slices.Sorted(maps.Keys(set))
 		}
 	}
+	refs := map[*Task][]outputRef{}
+	for _, tb := range order {
+		maps.Copy(refs, tb.outputs)
+	}
+	diags = append(diags, checkOutputRefs(d.Name, tasks, byBlock, refs)...)
 	sort.Slice(tasks, func(i, j int) bool { return tasks[i].Name < tasks[j].Name })
 	if len(tasks) == 0 && !diags.HasErrors() {
 		diags = append(diags, &hcl.Diagnostic{
@@ -347,7 +353,7 @@ func (f *fileScope) decodeTasks(d *DAG, blocks hcl.Blocks, params []string, queu
 // decodeTask decodes a task block into one instance, or one per for_each key.
 func (f *fileScope) decodeTask(b *hcl.Block, base *Task, params []string) (*taskBlock, hcl.Diagnostics) {
 	name := b.Labels[0]
-	tb := &taskBlock{name: name, deps: map[*Task][]dependency{}}
+	tb := &taskBlock{name: name, deps: map[*Task][]dependency{}, outputs: map[*Task][]outputRef{}}
 	content, diags := b.Body.Content(taskSchema)
 	type instance struct {
 		key  string
@@ -382,8 +388,10 @@ func (f *fileScope) decodeTask(b *hcl.Block, base *Task, params []string) (*task
 		t.Env = copyMap(base.Env)
 		t.Args = append([]string(nil), base.Args...)
 		ev := &evaluator{file: f, ctx: f.evalContext(in.each, params...)}
-		s := refScope{each: in.each != nil, params: params}
+		var refs []outputRef
+		s := refScope{each: in.each != nil, params: params, outputs: &refs}
 		ev.settings(&t, content, s, true)
+		tb.outputs[&t] = refs
 		if a := content.Attributes["depends_on"]; a != nil {
 			tb.deps[&t] = ev.dependencies(a, s)
 		}
@@ -462,7 +470,11 @@ func (e *evaluator) value(a *hcl.Attribute, s refScope) (cty.Value, bool) {
 		e.diags = append(e.diags, rdiags...)
 		return cty.NilVal, false
 	}
-	v, vdiags := a.Expr.Value(e.ctx)
+	ctx := e.ctx
+	if s.outputs != nil {
+		ctx = outputSentinels(ctx, a.Expr)
+	}
+	v, vdiags := a.Expr.Value(ctx)
 	e.diags = append(e.diags, vdiags...)
 	if vdiags.HasErrors() || v.IsNull() {
 		return cty.NilVal, false

@@ -226,6 +226,7 @@ type refScope struct {
 	each    bool                 // inside a task with for_each
 	runtime bool                 // runtime values allowed
 	params  []string             // the DAG's param names
+	outputs *[]outputRef         // where task output references are recorded; nil: none allowed
 }
 
 // checkRefs reports references to anything the scope does not have, with a suggestion when a
@@ -266,6 +267,8 @@ func (f *fileScope) checkRefs(expr hcl.Expression, s refScope) hcl.Diagnostics {
 			} else if attr != "key" && attr != "value" {
 				bad("Unsupported attribute of each", fmt.Sprintf("each has the attributes key and value, not %q.%s", attr, didYouMean(attr, []string{"key", "value"})))
 			}
+		case outputsRoot:
+			diags = append(diags, s.checkOutputRef(tr)...)
 		case "run", "task", "dag", "params":
 			if !s.runtime {
 				bad("Runtime value not allowed here", fmt.Sprintf("The value of %s is fixed when the DAG is applied, so it cannot use %s, which is known only when a task runs. Runtime values can be used in %s.", s.attr, traversalString(tr), runtimeAttrs))
@@ -285,14 +288,14 @@ func (f *fileScope) checkRefs(expr hcl.Expression, s refScope) hcl.Diagnostics {
 				bad("Unknown runtime value", what+didYouMean(attr, fields))
 			}
 		default:
-			bad("Unknown variable", fmt.Sprintf("There is no variable named %q. Expressions can refer to var, local, each (in tasks with for_each) and, in %s, the runtime values run, params, task and dag.%s", root, runtimeAttrs, didYouMean(root, []string{"var", "local", "each", "run", "params", "task", "dag"})))
+			bad("Unknown variable", fmt.Sprintf("There is no variable named %q. Expressions can refer to var, local, each (in tasks with for_each) and, in %s, the runtime values run, params, task, dag and tasks (upstream outputs).%s", root, runtimeAttrs, didYouMean(root, []string{"var", "local", "each", "run", "params", "task", "dag", "tasks"})))
 		}
 	}
 	return diags
 }
 
 // runtimeRoots are the namespaces of runtime values.
-var runtimeRoots = map[string]bool{"run": true, "params": true, "task": true, "dag": true}
+var runtimeRoots = map[string]bool{"run": true, "params": true, "task": true, "dag": true, outputsRoot: true}
 
 // checkRuntimePlacement reports runtime values used anywhere but directly in a string template,
 // a list element or a map value: a function, operator or condition would be evaluated when the
@@ -377,7 +380,7 @@ func templateString(s string) (string, error) {
 			continue
 		}
 		ns, field, _ := strings.Cut(p, ".")
-		if _, known := runtimeFields[ns]; (!known && ns != "params") || field == "" || len(parts)%2 == 0 {
+		if _, known := runtimeFields[ns]; (!known && ns != "params" && ns != outputsRoot) || field == "" || len(parts)%2 == 0 {
 			return "", fmt.Errorf("a runtime value can only be placed into a string, as in \"${run.id}\"; it cannot be passed to a function, whose result is decided when the DAG is applied")
 		}
 		b.WriteString("${" + p + "}")

@@ -22,6 +22,10 @@ type Runtime struct {
 	DataIntervalEnd   time.Time
 	Params            map[string]json.RawMessage // the run's param values, as JSON
 	Try               int                        // 1 for the first attempt
+
+	// Outputs holds the outputs of the run's task instances that published some, by task
+	// instance name, each a JSON object: what tasks.NAME.outputs.KEY resolves from.
+	Outputs map[string]json.RawMessage
 }
 
 // Render returns a copy of task t of DAG d with the runtime values of one attempt filled into
@@ -100,8 +104,13 @@ func (d *DAG) runtimeContext(t *Task, rt Runtime) (*hcl.EvalContext, error) {
 		}
 		params[p.Name] = v
 	}
+	tasks, err := outputsValue(t, rt.Outputs)
+	if err != nil {
+		return nil, err
+	}
 	date := func(t time.Time) cty.Value { return cty.StringVal(t.UTC().Format(time.RFC3339)) }
 	return &hcl.EvalContext{Variables: map[string]cty.Value{
+		outputsRoot: tasks,
 		"run": cty.ObjectVal(map[string]cty.Value{
 			"id":                  cty.StringVal(rt.RunID),
 			"type":                cty.StringVal(rt.RunType),
