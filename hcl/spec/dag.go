@@ -66,7 +66,7 @@ func runtimeAttr(name string) bool {
 	return false
 }
 
-var defaultsSchema, taskSchema = settingsSchema(), settingsSchema("depends_on", "for_each")
+var defaultsSchema, taskSchema = settingsSchema(), settingsSchema("depends_on", "for_each", "max_map_length")
 
 func settingsSchema(extra ...string) *hcl.BodySchema {
 	s := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "resources"}}}
@@ -241,6 +241,7 @@ type taskBlock struct {
 	instances []*Task
 	deps      map[*Task][]dependency
 	outputs   map[*Task][]outputRef // the task outputs each instance refers to
+	mapRange  *hcl.Range            // the for_each of a task mapped over outputs; nil for others
 }
 
 // dependency is one depends_on element, resolved once every task block is known.
@@ -338,6 +339,7 @@ func (f *fileScope) decodeTasks(d *DAG, blocks hcl.Blocks, params []string, queu
 	for _, tb := range order {
 		maps.Copy(refs, tb.outputs)
 	}
+	diags = append(diags, checkMapped(d.Name, byBlock, order)...)
 	diags = append(diags, checkOutputRefs(d.Name, tasks, byBlock, refs)...)
 	sort.Slice(tasks, func(i, j int) bool { return tasks[i].Name < tasks[j].Name })
 	if len(tasks) == 0 && !diags.HasErrors() {
@@ -360,7 +362,9 @@ func (f *fileScope) decodeTask(b *hcl.Block, base *Task, params []string) (*task
 		each map[string]cty.Value
 	}
 	insts := []instance{{}}
-	if a := content.Attributes["for_each"]; a != nil {
+	mapOver, mdiags := f.decodeMapping(tb, content)
+	diags = append(diags, mdiags...)
+	if a := content.Attributes["for_each"]; a != nil && tb.mapRange == nil {
 		ev := &evaluator{file: f, ctx: f.evalContext(nil)}
 		insts = nil
 		if v, ok := ev.value(a, refScope{}); ok {
@@ -378,10 +382,13 @@ func (f *fileScope) decodeTask(b *hcl.Block, base *Task, params []string) (*task
 		}
 		diags = append(diags, ev.diags...)
 	}
+	if tb.mapRange != nil {
+		insts = []instance{{each: eachSentinels}}
+	}
 	for _, in := range insts {
 		t := *base
 		t.Name = name
-		if in.each != nil {
+		if in.each != nil && tb.mapRange == nil {
 			t.Name = fmt.Sprintf("%s[%s]", name, in.key)
 		}
 		t.DeclRange = b.DefRange
@@ -389,9 +396,12 @@ func (f *fileScope) decodeTask(b *hcl.Block, base *Task, params []string) (*task
 		t.Args = append([]string(nil), base.Args...)
 		ev := &evaluator{file: f, ctx: f.evalContext(in.each, params...)}
 		var refs []outputRef
-		s := refScope{each: in.each != nil, params: params, outputs: &refs}
+		s := refScope{each: in.each != nil, mapped: tb.mapRange != nil, params: params, outputs: &refs}
 		ev.settings(&t, content, s, true)
 		tb.outputs[&t] = refs
+		if mapOver != nil {
+			t.MapOver, t.MaxMapLength = mapOver.over, mapOver.max
+		}
 		if a := content.Attributes["depends_on"]; a != nil {
 			tb.deps[&t] = ev.dependencies(a, s)
 		}
@@ -464,7 +474,7 @@ func (e *evaluator) value(a *hcl.Attribute, s refScope) (cty.Value, bool) {
 	s.attr = a.Name
 	rdiags := e.file.checkRefs(a.Expr, s)
 	if s.runtime {
-		rdiags = append(rdiags, checkRuntimePlacement(a.Expr, a.Name)...)
+		rdiags = append(rdiags, checkRuntimePlacement(a.Expr, a.Name, s.mapped)...)
 	}
 	if rdiags.HasErrors() {
 		e.diags = append(e.diags, rdiags...)

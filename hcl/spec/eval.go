@@ -224,6 +224,7 @@ type refScope struct {
 	attr    string               // the attribute, for messages
 	locals  map[string]cty.Value // overrides the file's locals while they are being evaluated
 	each    bool                 // inside a task with for_each
+	mapped  bool                 // inside a task mapped over outputs: each is a runtime value
 	runtime bool                 // runtime values allowed
 	params  []string             // the DAG's param names
 	outputs *[]outputRef         // where task output references are recorded; nil: none allowed
@@ -262,7 +263,9 @@ func (f *fileScope) checkRefs(expr hcl.Expression, s refScope) hcl.Diagnostics {
 				bad("Reference to undeclared "+kind, fmt.Sprintf("No %s named %q is declared in this file.%s", kind, attr, didYouMean(attr, slices.Sorted(maps.Keys(names)))))
 			}
 		case "each":
-			if !s.each {
+			if s.mapped && !s.runtime {
+				bad("each is known only at run time here", fmt.Sprintf("The instances of a task mapped over outputs are created when the run reaches it, so each.key and each.value can be used only in %s, not in %s.", runtimeAttrs, s.attr))
+			} else if !s.each {
 				bad("each is not available here", fmt.Sprintf("each.key and each.value exist only inside a task block with for_each; %s cannot use them.", s.attr))
 			} else if attr != "key" && attr != "value" {
 				bad("Unsupported attribute of each", fmt.Sprintf("each has the attributes key and value, not %q.%s", attr, didYouMean(attr, []string{"key", "value"})))
@@ -300,24 +303,25 @@ var runtimeRoots = map[string]bool{"run": true, "params": true, "task": true, "d
 // checkRuntimePlacement reports runtime values used anywhere but directly in a string template,
 // a list element or a map value: a function, operator or condition would be evaluated when the
 // DAG is applied, before the value exists, and a map key must be known then too.
-func checkRuntimePlacement(expr hcl.Expression, attr string) hcl.Diagnostics {
+func checkRuntimePlacement(expr hcl.Expression, attr string, mapped bool) hcl.Diagnostics {
 	native, ok := expr.(hclsyntax.Expression)
 	if !ok {
 		return nil
 	}
-	w := &placementWalker{attr: attr}
+	w := &placementWalker{attr: attr, each: mapped}
 	hclsyntax.Walk(native, w)
 	return w.diags
 }
 
 type placementWalker struct {
 	attr  string
+	each  bool // each is a runtime value too
 	stack []hclsyntax.Node
 	diags hcl.Diagnostics
 }
 
 func (w *placementWalker) Enter(n hclsyntax.Node) hcl.Diagnostics {
-	if tr, ok := n.(*hclsyntax.ScopeTraversalExpr); ok && runtimeRoots[tr.Traversal.RootName()] {
+	if tr, ok := n.(*hclsyntax.ScopeTraversalExpr); ok && (runtimeRoots[tr.Traversal.RootName()] || w.each && tr.Traversal.RootName() == "each") {
 		for _, parent := range w.stack {
 			switch parent.(type) {
 			case *hclsyntax.TemplateExpr, *hclsyntax.TemplateWrapExpr, *hclsyntax.TupleConsExpr, *hclsyntax.ObjectConsExpr:
@@ -380,7 +384,7 @@ func templateString(s string) (string, error) {
 			continue
 		}
 		ns, field, _ := strings.Cut(p, ".")
-		if _, known := runtimeFields[ns]; (!known && ns != "params" && ns != outputsRoot) || field == "" || len(parts)%2 == 0 {
+		if _, known := runtimeFields[ns]; (!known && ns != "params" && ns != outputsRoot && ns != "each") || field == "" || len(parts)%2 == 0 {
 			return "", fmt.Errorf("a runtime value can only be placed into a string, as in \"${run.id}\"; it cannot be passed to a function, whose result is decided when the DAG is applied")
 		}
 		b.WriteString("${" + p + "}")

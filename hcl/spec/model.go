@@ -110,6 +110,12 @@ type Task struct {
 	Timeout                 Duration `json:"timeout,omitempty"` // zero: no timeout
 	Priority                int      `json:"priority"`
 
+	// MapOver is set on a task mapped over an upstream's outputs (for_each =
+	// tasks.NAME.outputs.KEY): one Task whose instances, named "name[key]", are created at run
+	// time, at most MaxMapLength of them. Its templates may use each.key and each.value.
+	MapOver      *MapOver `json:"map_over,omitempty"`
+	MaxMapLength int      `json:"max_map_length,omitempty"`
+
 	DeclRange hcl.Range `json:"-"`
 }
 

@@ -3,6 +3,7 @@ package spec
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -26,6 +27,10 @@ type Runtime struct {
 	// Outputs holds the outputs of the run's task instances that published some, by task
 	// instance name, each a JSON object: what tasks.NAME.outputs.KEY resolves from.
 	Outputs map[string]json.RawMessage
+
+	// Each is each.key and each.value of an instance of a task mapped over outputs; nil for
+	// other tasks, whose each was resolved when the DAG was loaded.
+	Each *Each
 }
 
 // Render returns a copy of task t of DAG d with the runtime values of one attempt filled into
@@ -108,9 +113,14 @@ func (d *DAG) runtimeContext(t *Task, rt Runtime) (*hcl.EvalContext, error) {
 	if err != nil {
 		return nil, err
 	}
+	vars := map[string]cty.Value{outputsRoot: tasks}
+	if rt.Each != nil {
+		if vars["each"], err = eachValue(rt.Each); err != nil {
+			return nil, err
+		}
+	}
 	date := func(t time.Time) cty.Value { return cty.StringVal(t.UTC().Format(time.RFC3339)) }
-	return &hcl.EvalContext{Variables: map[string]cty.Value{
-		outputsRoot: tasks,
+	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{
 		"run": cty.ObjectVal(map[string]cty.Value{
 			"id":                  cty.StringVal(rt.RunID),
 			"type":                cty.StringVal(rt.RunType),
@@ -121,7 +131,9 @@ func (d *DAG) runtimeContext(t *Task, rt Runtime) (*hcl.EvalContext, error) {
 		"task":   cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal(t.Name), "try": cty.StringVal(strconv.Itoa(rt.Try))}),
 		"dag":    cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal(d.Name)}),
 		"params": cty.ObjectVal(params),
-	}}, nil
+	}}
+	maps.Copy(ctx.Variables, vars)
+	return ctx, nil
 }
 
 // renderTemplate evaluates a stored template (see templateString) in ctx.
