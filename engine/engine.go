@@ -29,6 +29,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -252,6 +253,13 @@ type task struct {
 	dirty     bool
 	readyAt   time.Time // when the trigger rule or retry delay let it run; in memory only
 	finishing bool      // its job ended; the outcome is being collected
+
+	// Of a mapped task (see mapping.go): its instances, those of its latest expansion by key,
+	// and each.value by key, read from its upstream's outputs when first needed.
+	instances []*task
+	keys      map[string]bool
+	values    map[string]json.RawMessage
+	mapped    *instanceOf // of an instance of a mapped task: its parent and key
 }
 
 // jobRef names the try a job runs.

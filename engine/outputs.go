@@ -8,7 +8,6 @@ import (
 	"fmt"
 
 	"github.com/dagflow/dagflow/nomadexec"
-	"github.com/dagflow/dagflow/scheduler"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -114,16 +113,11 @@ func keepOutputs(t *task, cur *state.Try, out *tryOutputs) string {
 func (r *run) runOutputs() map[string]json.RawMessage {
 	var out map[string]json.RawMessage
 	for name, t := range r.tasks {
-		for i := len(t.ti.Tries) - 1; i >= 0; i-- {
-			if try := t.ti.Tries[i]; try.State == scheduler.Success {
-				if try.Outputs != nil {
-					if out == nil {
-						out = map[string]json.RawMessage{}
-					}
-					out[name] = try.Outputs
-				}
-				break
+		if o := latestOutputs(t); o != nil {
+			if out == nil {
+				out = map[string]json.RawMessage{}
 			}
+			out[name] = o
 		}
 	}
 	return out

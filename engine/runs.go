@@ -37,6 +37,7 @@ func newRun(rec state.Run, def *spec.DAG, tis map[string]*state.TaskInstance) *r
 		}
 		r.tasks[t.Name] = ti
 	}
+	r.loadInstances(tis)
 	return r
 }
 
@@ -520,7 +521,7 @@ func (r *run) targets(name string, downstream bool) ([]string, error) {
 		return nil, fmt.Errorf("run %q of DAG %q has no task %q; it has %s", r.rec.ID, r.rec.DAG, name, quoteList(names))
 	}
 	if !downstream {
-		return []string{name}, nil
+		return append([]string{name}, r.instanceNames(name)...), nil
 	}
 	seen := map[string]bool{name: true}
 	for _, d := range r.downstream(name) {
@@ -528,7 +529,7 @@ func (r *run) targets(name string, downstream bool) ([]string, error) {
 	}
 	var out []string
 	for _, t := range r.order {
-		if seen[t.Name] {
+		if seen[t.Name] || r.tasks[t.Name].active() && seen[r.tasks[t.Name].mapped.parent.spec.Name] {
 			out = append(out, t.Name)
 		}
 	}
@@ -571,6 +572,11 @@ func (e *engine) clear(req *state.Request) error {
 			continue
 		}
 		t.ti.State, t.ti.RetryAt = scheduler.None, time.Time{}
+		if t.isMapped() {
+			// It is expanded again, from its upstream's outputs as they will be.
+			t.ti.MapKeys, t.ti.Message = nil, ""
+			r.setKeys(t, nil)
+		}
 		e.markTask(r, t)
 	}
 	if !r.rec.CanceledAt.IsZero() {

@@ -23,15 +23,15 @@ func (e *engine) evaluate(r *run) {
 	finished := 0
 	for _, t := range r.order {
 		ti := r.tasks[t.Name]
+		if done, handled := e.evaluateMapping(r, ti); handled {
+			if done {
+				finished++
+			}
+			continue
+		}
 		switch ti.ti.State {
 		case scheduler.None:
-			up := make([]scheduler.State, 0, len(t.DependsOn))
-			for _, name := range t.DependsOn {
-				if u := r.tasks[name]; u != nil {
-					up = append(up, u.ti.State)
-				}
-			}
-			switch scheduler.Decide(t.TriggerRule, up) {
+			switch scheduler.Decide(t.TriggerRule, r.upStates(t)) {
 			case scheduler.Run:
 				ti.ti.State, ti.readyAt = scheduler.Scheduled, e.now
 			case scheduler.Skip:
@@ -155,11 +155,19 @@ func (e *engine) startTry(r *run, t *task) {
 // DAGFLOW_* environment.
 func (e *engine) attempt(ref *jobRef) (nomadexec.Attempt, error) {
 	r, t := ref.run, ref.task
-	rendered, err := r.def.Render(t.spec, spec.Runtime{
+	rt := spec.Runtime{
 		RunID: r.rec.ID, RunType: string(r.rec.Type), LogicalDate: r.rec.LogicalDate,
 		DataIntervalStart: r.rec.DataIntervalStart, DataIntervalEnd: r.rec.DataIntervalEnd,
 		Params: r.rec.Params, Try: ref.try, Outputs: r.runOutputs(),
-	})
+	}
+	if t.mapped != nil {
+		each, err := r.each(t)
+		if err != nil {
+			return nomadexec.Attempt{}, err
+		}
+		rt.Each = each
+	}
+	rendered, err := r.def.Render(t.spec, rt)
 	if err != nil {
 		return nomadexec.Attempt{}, err
 	}
