@@ -46,6 +46,15 @@ type TaskInstance struct {
 	DependsOn []string  `json:"depends_on"`
 	RetryAt   time.Time `json:"retry_at,omitzero"`
 	Tries     []Try     `json:"tries"` // oldest first
+
+	// Of a task mapped over an upstream's outputs: what it maps over (tasks.NAME.outputs.KEY)
+	// and, once expanded, the keys of its instances, which follow it in Run.Tasks.
+	MapOver string   `json:"map_over,omitempty"`
+	MapKeys []string `json:"map_keys,omitempty"`
+	// Of an instance of a mapped task: the mapped task.
+	Parent string `json:"parent,omitempty"`
+	// Why the task instance ended without a try: a mapped task with nothing to map over.
+	Message string `json:"message,omitempty"`
 }
 
 // Try is one attempt of a task instance: one Nomad batch job.
@@ -63,6 +72,10 @@ type Try struct {
 	EndedAt       time.Time `json:"ended_at,omitzero"`
 	NomadJobURL   string    `json:"nomad_job_url,omitempty"`   // the job in the Nomad UI, when known
 	NomadAllocURL string    `json:"nomad_alloc_url,omitempty"` // the allocation in the Nomad UI
+
+	// Outputs is the JSON object the try published through DAGFLOW_OUTPUT, when it succeeded.
+	// Anyone who may view the run may read it: outputs are not for secrets.
+	Outputs json.RawMessage `json:"outputs,omitempty"`
 }
 
 // RunListOptions filters and pages a run list. Runs come newest logical date first.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"sort"
@@ -66,6 +67,36 @@ func TestExamples(t *testing.T) {
 		t.Parallel()
 		testQueues(t, c, cl, local)
 	})
+	t.Run("map_reduce", func(t *testing.T) {
+		t.Parallel()
+		testMapReduce(t, c, cl)
+	})
+}
+
+// testMapReduce checks that process gets one instance per file list published, each with its
+// own file, and that merge sums the rows every instance published.
+func testMapReduce(t *testing.T, c *testcluster.Cluster, cl *api.Client) {
+	r := trigger(t, c, cl, "map_reduce", map[string]json.RawMessage{"files": json.RawMessage("3")})
+	want := map[string]string{"list": "success", "process": "success", "merge": "success"}
+	for i := range 3 {
+		want[fmt.Sprintf("process[%d]", i)] = "success"
+	}
+	wantStates(t, r, "success", want)
+	if p := task(t, r, "process"); p.MapOver != "tasks.list.outputs.files" || !slices.Equal(p.MapKeys, []string{"0", "1", "2"}) {
+		t.Errorf("process maps over %q with keys %q", p.MapOver, p.MapKeys)
+	}
+	for i := range 3 {
+		name := fmt.Sprintf("process[%d]", i)
+		wantLog(t, cl, r, name, 1, fmt.Sprintf("processed part-%d.csv: %d rows\n", i+1, (i+1)*10))
+		if p := task(t, r, name); p.Parent != "process" {
+			t.Errorf("%s has parent %q", name, p.Parent)
+		}
+	}
+	wantLog(t, cl, r, "merge", 1, `rows per file: {"0":10,"1":20,"2":30}`+"\n")
+	var out struct{ Total int }
+	if err := json.Unmarshal(task(t, r, "merge").Tries[0].Outputs, &out); err != nil || out.Total != 60 {
+		t.Errorf("merge published %s, want a total of 60", task(t, r, "merge").Tries[0].Outputs)
+	}
 }
 
 // apply plans and applies the example files as `dagflow apply -auto-approve examples` does,

@@ -192,20 +192,46 @@ func (s *Server) runInfo(w http.ResponseWriter, r *http.Request) {
 		if deps == nil {
 			deps = []string{}
 		}
-		ati := api.TaskInstance{Task: t.Name, State: string(ti.State), DependsOn: deps, RetryAt: ti.RetryAt, Tries: []api.Try{}}
-		for _, tr := range ti.Tries {
-			ati.Tries = append(ati.Tries, s.tryJSON(tr))
+		out.Tasks = append(out.Tasks, s.taskJSON(t.Name, ti, deps))
+		if t.MapOver != nil {
+			out.Tasks[len(out.Tasks)-1].MapOver = t.MapOver.String()
+			out.Tasks = append(out.Tasks, s.instancesJSON(rec.RunRecord, t, ti, deps)...)
 		}
-		out.Tasks = append(out.Tasks, ati)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// taskJSON returns task instance ti, named name, with its upstream task instances deps.
+func (s *Server) taskJSON(name string, ti *state.TaskInstance, deps []string) api.TaskInstance {
+	out := api.TaskInstance{Task: name, State: string(ti.State), DependsOn: deps, RetryAt: ti.RetryAt, Tries: []api.Try{}, MapKeys: ti.MapKeys, Message: ti.Message}
+	for _, tr := range ti.Tries {
+		out.Tries = append(out.Tries, s.tryJSON(tr))
+	}
+	return out
+}
+
+// instancesJSON returns the instances of the latest expansion of mapped task t, whose record
+// is ti: those not started yet have no record, and no state.
+func (s *Server) instancesJSON(rec *state.RunRecord, t *spec.Task, ti *state.TaskInstance, deps []string) []api.TaskInstance {
+	out := make([]api.TaskInstance, 0, len(ti.MapKeys))
+	for _, key := range ti.MapKeys {
+		name := spec.InstanceName(t.Name, key)
+		inst := rec.Tasks[name]
+		if inst == nil {
+			inst = &state.TaskInstance{Task: name}
+		}
+		a := s.taskJSON(name, inst, deps)
+		a.Parent = t.Name
+		out = append(out, a)
+	}
+	return out
 }
 
 func (s *Server) tryJSON(t state.Try) api.Try {
 	out := api.Try{
 		Try: t.Try, State: string(t.State), JobID: t.JobID, AllocID: t.AllocID, Node: t.Node,
 		ExitCode: t.ExitCode, Message: t.Message, ScheduledAt: t.ScheduledAt, QueuedAt: t.QueuedAt,
-		StartedAt: t.StartedAt, EndedAt: t.EndedAt,
+		StartedAt: t.StartedAt, EndedAt: t.EndedAt, Outputs: t.Outputs,
 	}
 	if s.cfg.NomadUI != "" {
 		base := strings.TrimSuffix(s.cfg.NomadUI, "/")

@@ -32,6 +32,7 @@ func run(args []string) int {
 			"run":              func() (cli.Command, error) { return &RunCommand{Meta: meta}, nil },
 			"run status":       func() (cli.Command, error) { return &RunStatusCommand{Meta: meta}, nil },
 			"logs":             func() (cli.Command, error) { return &LogsCommand{Meta: meta}, nil },
+			"outputs":          func() (cli.Command, error) { return &OutputsCommand{Meta: meta}, nil },
 			"clear":            func() (cli.Command, error) { return &ClearCommand{Meta: meta}, nil },
 			"mark":             func() (cli.Command, error) { return &MarkCommand{Meta: meta}, nil },
 			"cancel":           func() (cli.Command, error) { return &CancelCommand{Meta: meta}, nil },
