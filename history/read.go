@@ -131,7 +131,8 @@ func (db *DB) addTasks(ctx context.Context, recs []*state.RunRecord) error {
 		keys = append(keys, k)
 	}
 	dags, ids := split(keys)
-	rows, err := db.pool.Query(ctx, `SELECT t.dag, t.run_id, t.task, t.state, t.retry_at, t.cleared_tries
+	rows, err := db.pool.Query(ctx, `SELECT t.dag, t.run_id, t.task, t.state, t.retry_at, t.cleared_tries,
+			t.map_keys, coalesce(t.message, '')
 		FROM task_instances t JOIN unnest($1::text[], $2::text[]) AS k(dag, run_id) ON t.dag = k.dag AND t.run_id = k.run_id`, dags, ids)
 	if err != nil {
 		return fmt.Errorf("read task instances from history: %w", err)
@@ -144,8 +145,9 @@ func (db *DB) addTasks(ctx context.Context, recs []*state.RunRecord) error {
 		tasks  = map[TryKey]*state.TaskInstance{}
 		notask = func(k RunKey, task string) TryKey { return TryKey{DAG: k.DAG, RunID: k.ID, Task: task} }
 	)
-	_, err = pgx.ForEachRow(rows, []any{&k.DAG, &k.ID, &ti.Task, &st, &retry, &ti.ClearedTries}, func() error {
-		t := &state.TaskInstance{DAG: k.DAG, RunID: k.ID, Task: ti.Task, State: scheduler.State(st), RetryAt: utc(retry), ClearedTries: ti.ClearedTries}
+	_, err = pgx.ForEachRow(rows, []any{&k.DAG, &k.ID, &ti.Task, &st, &retry, &ti.ClearedTries, &ti.MapKeys, &ti.Message}, func() error {
+		t := &state.TaskInstance{DAG: k.DAG, RunID: k.ID, Task: ti.Task, State: scheduler.State(st), RetryAt: utc(retry),
+			ClearedTries: ti.ClearedTries, MapKeys: ti.MapKeys, Message: ti.Message}
 		byKey[k].Tasks[t.Task] = t
 		tasks[notask(k, t.Task)] = t
 		return nil
@@ -156,7 +158,7 @@ func (db *DB) addTasks(ctx context.Context, recs []*state.RunRecord) error {
 	rows, err = db.pool.Query(ctx, `SELECT t.dag, t.run_id, t.task, t.try, t.job_id, t.state, t.scheduled_at,
 			t.queued_at, t.started_at, t.ended_at, coalesce(t.alloc_id, ''), coalesce(t.node, ''), t.exit_code,
 			coalesce(t.message, ''), EXISTS (SELECT 1 FROM try_logs l WHERE l.dag = t.dag AND l.run_id = t.run_id
-				AND l.task = t.task AND l.try = t.try)
+				AND l.task = t.task AND l.try = t.try), t.outputs::text
 		FROM tries t JOIN unnest($1::text[], $2::text[]) AS k(dag, run_id) ON t.dag = k.dag AND t.run_id = k.run_id
 		ORDER BY t.dag, t.run_id, t.task, t.try`, dags, ids)
 	if err != nil {
@@ -166,9 +168,10 @@ func (db *DB) addTasks(ctx context.Context, recs []*state.RunRecord) error {
 		tr                                  state.Try
 		task                                string
 		scheduled, queued, started, endedAt *time.Time
+		outputs                             *string
 	)
 	_, err = pgx.ForEachRow(rows, []any{&k.DAG, &k.ID, &task, &tr.Try, &tr.JobID, &st, &scheduled, &queued,
-		&started, &endedAt, &tr.AllocID, &tr.Node, &tr.ExitCode, &tr.Message, &tr.Logs}, func() error {
+		&started, &endedAt, &tr.AllocID, &tr.Node, &tr.ExitCode, &tr.Message, &tr.Logs, &outputs}, func() error {
 		t := tasks[notask(k, task)]
 		if t == nil {
 			return nil
@@ -176,6 +179,9 @@ func (db *DB) addTasks(ctx context.Context, recs []*state.RunRecord) error {
 		c := tr
 		c.State = scheduler.State(st)
 		c.ScheduledAt, c.QueuedAt, c.StartedAt, c.EndedAt = utc(scheduled), utc(queued), utc(started), utc(endedAt)
+		if outputs != nil {
+			c.Outputs = json.RawMessage(*outputs)
+		}
 		t.Tries = append(t.Tries, c)
 		tr.ExitCode = nil // the next row scans into a fresh pointer
 		return nil

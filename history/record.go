@@ -191,23 +191,30 @@ func queueEntry(b *pgx.Batch, e Entry) error {
 	}
 	for _, ti := range e.Run.Tasks {
 		// Unchanged rows are left alone, so recording a run again rewrites only what changed.
-		b.Queue(`INSERT INTO task_instances AS t (dag, run_id, task, state, retry_at, cleared_tries)
-			VALUES ($1, $2, $3, $4, $5, $6)
+		b.Queue(`INSERT INTO task_instances AS t (dag, run_id, task, state, retry_at, cleared_tries, map_keys, message)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (dag, run_id, task) DO UPDATE SET state = EXCLUDED.state, retry_at = EXCLUDED.retry_at,
-				cleared_tries = EXCLUDED.cleared_tries
-			WHERE (t.state, t.retry_at, t.cleared_tries) IS DISTINCT FROM (EXCLUDED.state, EXCLUDED.retry_at, EXCLUDED.cleared_tries)`,
-			r.DAG, r.ID, ti.Task, string(ti.State), ts(ti.RetryAt), ti.ClearedTries)
+				cleared_tries = EXCLUDED.cleared_tries, map_keys = EXCLUDED.map_keys, message = EXCLUDED.message
+			WHERE (t.state, t.retry_at, t.cleared_tries, t.map_keys, t.message)
+				IS DISTINCT FROM (EXCLUDED.state, EXCLUDED.retry_at, EXCLUDED.cleared_tries, EXCLUDED.map_keys, EXCLUDED.message)`,
+			r.DAG, r.ID, ti.Task, string(ti.State), ts(ti.RetryAt), ti.ClearedTries, ti.MapKeys, str(ti.Message))
 		for _, tr := range ti.Tries {
 			b.Queue(`INSERT INTO tries AS t (dag, run_id, task, try, job_id, state, scheduled_at, queued_at,
-					started_at, ended_at, alloc_id, node, exit_code, message)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+					started_at, ended_at, alloc_id, node, exit_code, message, outputs)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
 				ON CONFLICT (dag, run_id, task, try) DO UPDATE SET job_id = EXCLUDED.job_id, state = EXCLUDED.state,
 					scheduled_at = EXCLUDED.scheduled_at, queued_at = EXCLUDED.queued_at,
 					started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at, alloc_id = EXCLUDED.alloc_id,
-					node = EXCLUDED.node, exit_code = EXCLUDED.exit_code, message = EXCLUDED.message
-				WHERE (t.*) IS DISTINCT FROM (EXCLUDED.*)`,
+					node = EXCLUDED.node, exit_code = EXCLUDED.exit_code, message = EXCLUDED.message,
+					-- Consul drops the outputs of older tries once a newer one published some.
+					outputs = coalesce(EXCLUDED.outputs, t.outputs)
+				WHERE (t.job_id, t.state, t.scheduled_at, t.queued_at, t.started_at, t.ended_at, t.alloc_id, t.node,
+						t.exit_code, t.message, t.outputs::text)
+					IS DISTINCT FROM (EXCLUDED.job_id, EXCLUDED.state, EXCLUDED.scheduled_at, EXCLUDED.queued_at,
+						EXCLUDED.started_at, EXCLUDED.ended_at, EXCLUDED.alloc_id, EXCLUDED.node, EXCLUDED.exit_code,
+						EXCLUDED.message, coalesce(EXCLUDED.outputs, t.outputs)::text)`,
 				r.DAG, r.ID, ti.Task, tr.Try, tr.JobID, string(tr.State), ts(tr.ScheduledAt), ts(tr.QueuedAt),
-				ts(tr.StartedAt), ts(tr.EndedAt), str(tr.AllocID), str(tr.Node), tr.ExitCode, str(tr.Message))
+				ts(tr.StartedAt), ts(tr.EndedAt), str(tr.AllocID), str(tr.Node), tr.ExitCode, str(tr.Message), str(string(tr.Outputs)))
 			transition(b, r.DAG, r.ID, ti.Task, tr.Try, "queued", tr.QueuedAt)
 			transition(b, r.DAG, r.ID, ti.Task, tr.Try, "running", tr.StartedAt)
 			if tr.State.Finished() {

@@ -395,8 +395,13 @@ export function dagView(ctx, params) {
 
     function colour() {
       const states = new Map();
-      if (shown) for (const t of shown.tasks) states.set(t.task, t.state);
+      const counts = new Map();
+      if (shown) for (const t of shown.tasks) {
+        states.set(t.task, t.state);
+        if (t.map_over) counts.set(t.task, (t.map_keys || []).length);
+      }
       graph.color(states, pr.task);
+      graph.setCounts(counts);
     }
 
     function drawPanel() {
@@ -453,11 +458,16 @@ export function dagView(ctx, params) {
       const cols = runs.slice().reverse();
       const rows = order.names.slice();
       const known = new Set(rows);
+      const instances = new Set();
       for (const r of cols) {
         const d = details.get(r.id);
         if (d) for (const t of d.tasks) if (!known.has(t.task)) {
           known.add(t.task);
-          rows.push(t.task);
+          // An instance of a mapped task follows it and its other instances.
+          let at = t.parent ? rows.findLastIndex((n) => n === t.parent || n.startsWith(t.parent + '[')) : -1;
+          if (at >= 0) rows.splice(at + 1, 0, t.task);
+          else rows.push(t.task);
+          if (t.parent) instances.add(t.task);
         }
       }
       // A task of the run's version without an instance yet is undecided; one outside it is absent.
@@ -488,7 +498,7 @@ export function dagView(ctx, params) {
               h('a', {href: runHref(dag, r.id), class: ['grid-run', stateClass(r.state)], dataset: {run: r.id, key: 'gh:' + r.id, source: r.source},
                 title: r.id + ' — ' + stateName(r.state) + ' — ' + fmtTime(r.logical_date) + (fromHistory(r) ? ' — from history (read-only)' : ''),
                 'aria-label': 'run ' + r.id + ', ' + stateName(r.state) + (fromHistory(r) ? ', from history' : '')}))))),
-          h('tbody', null, rows.map((name) => h('tr', {dataset: {task: name}},
+          h('tbody', null, rows.map((name) => h('tr', {class: instances.has(name) ? 'mapped-instance' : null, dataset: {task: name}},
             h('th', {scope: 'row', class: 'task-name name', title: name}, name),
             cols.map((r, i) => {
               const ti = cells[i].get(name);

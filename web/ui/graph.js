@@ -303,4 +303,23 @@ export class Graph {
       title.textContent = name + ' (' + st.replaceAll('_', ' ') + ')';
     }
   }
+
+  // setCounts shows, on the node of each task mapped over outputs, how many instances it has in
+  // the run shown (a map of name to count; a task missing from it shows none).
+  setCounts(counts) {
+    for (const [name, {el}] of this.nodes) {
+      let badge = el.querySelector('text.count');
+      const n = counts ? counts.get(name) : undefined;
+      if (n === undefined) {
+        if (badge) badge.remove();
+        continue;
+      }
+      if (!badge) {
+        badge = s('text', {class: 'count', x: String(NODE_W - 8), y: String(NODE_H / 2 + 4.5), 'text-anchor': 'end'});
+        el.appendChild(badge);
+      }
+      badge.textContent = '×' + n;
+      el.dataset.instances = String(n);
+    }
+  }
 }

@@ -119,7 +119,7 @@ export function tryView(ctx, {dag, run, task, n}) {
     patch(details, JSON.stringify(tryData), () => {
       if (!tryData) return h('p', {class: 'empty'}, 'Task ', h('span', {class: 'name'}, task), ' has no try ' + n + ' (yet).');
       const t = tryData;
-      return h('dl', {class: 'facts try-facts'},
+      return [h('dl', {class: 'facts try-facts'},
         fact('Exit code', t.exit_code === undefined || t.exit_code === null ? h('span', {class: 'muted'}, '—') : h('code', {id: 'exit-code'}, String(t.exit_code))),
         t.message ? fact('Message', h('span', {class: 'message', id: 'try-message'}, t.message), t.message.length > 60 ? 'wide' : null) : null,
         fact('Queued', timeEl(t.queued_at, '—')),
@@ -128,7 +128,8 @@ export function tryView(ctx, {dag, run, task, n}) {
         fact('Duration', t.started_at ? fmtDur(between(t.started_at, t.ended_at)) : '—'),
         fact('Node', t.node || h('span', {class: 'muted'}, '—')),
         fact('Nomad job', nomadLink(t.job_id, t.nomad_job_url, 'nomad-job')),
-        fact('Allocation', nomadLink(t.alloc_id, t.nomad_alloc_url, 'nomad-alloc')));
+        fact('Allocation', nomadLink(t.alloc_id, t.nomad_alloc_url, 'nomad-alloc'))),
+      outputsBlock(t.outputs)];
     });
   }
 
@@ -185,6 +186,15 @@ export function tryView(ctx, {dag, run, task, n}) {
   }
 
   return {el, refresh, title: task + ' #' + n + ' · ' + run};
+}
+
+// outputsBlock shows the JSON object a successful try published through DAGFLOW_OUTPUT, as
+// text: whatever it holds is never read as markup.
+function outputsBlock(outputs) {
+  if (outputs === undefined || outputs === null) return null;
+  return h('div', {class: 'try-outputs'},
+    h('h2', null, 'Outputs'),
+    h('pre', {class: 'log wrap outputs', id: 'try-outputs', tabindex: '0', 'aria-label': 'outputs'}, JSON.stringify(outputs, null, 2)));
 }
 
 function fact(label, value, cls) {
