@@ -248,11 +248,14 @@ func createAttrs(local *spec.Config, c Change) []attr {
 		}
 		m = toMap(d)
 		m["params"] = namesOf(m["params"])
+		if mapped := mappedTasks(d); len(mapped) > 0 {
+			m["mapped"] = mapped
+		}
 		m["tasks"] = namesOf(m["tasks"])
 		if m["paused"] == false {
 			delete(m, "paused") // only worth a line when the DAG will not start running
 		}
-		keys = []string{"description", "schedule", "timezone", "catchup", "paused", "params", "tasks"}
+		keys = []string{"description", "schedule", "timezone", "catchup", "paused", "params", "tasks", "mapped"}
 	case KindQueue:
 		if local == nil {
 			return nil
@@ -276,6 +279,18 @@ func createAttrs(local *spec.Config, c Change) []attr {
 		attrs = append(attrs, attr{sign: "+", key: k, value: hclValue(v)})
 	}
 	return attrs
+}
+
+// mappedTasks returns what each task of d mapped over an upstream's outputs maps over: its
+// instances are known only at run time, so plan names the collection instead.
+func mappedTasks(d *spec.DAG) map[string]any {
+	out := map[string]any{}
+	for _, t := range d.Tasks {
+		if t.MapOver != nil {
+			out[t.Name] = t.MapOver.String()
+		}
+	}
+	return out
 }
 
 // namesOf turns a JSON list of named objects into the list of their names.

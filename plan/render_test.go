@@ -66,7 +66,13 @@ func detailedPlan() *plan.Plan {
 		t.Args = []string{"--since", "${run.logical_date}", "--home", "$${HOME}"}
 		t.Config = json.RawMessage(`{"pid_mode":"host"}`)
 	}))
-	paused := dag("paused", func(d *spec.DAG) { d.Paused = true; d.Params = nil })
+	paused := dag("paused", func(d *spec.DAG) {
+		d.Paused = true
+		d.Params = nil
+		d.Tasks = append(d.Tasks, task("each", func(t *spec.Task) {
+			t.DependsOn, t.MapOver, t.MaxMapLength = []string{"load"}, &spec.MapOver{Task: "load", Key: "files"}, spec.DefaultMaxMapLength
+		}))
+	})
 	manual := dag("manual", func(d *spec.DAG) { d.Schedule = ""; d.Timezone = "Europe/Paris"; d.Params = nil })
 	gpu := queue("gpu", func(q *spec.Queue) {
 		q.Description = "Nodes with a GPU."
