@@ -105,6 +105,10 @@ type DAG struct {
 	Lanes int
 	Depth int
 	Sleep time.Duration
+
+	// Mapped makes it another DAG: a task that publishes Lanes items, and a task mapped over
+	// them (Depth is 1). See mappedSource.
+	Mapped bool
 }
 
 // Tasks returns the number of task instances of a run.
@@ -116,6 +120,9 @@ func (d DAG) Tasks() int { return d.Lanes * d.Depth }
 // a try dagflow finds vanished), and exactly once is about tries, not task instances. Every
 // try still counts, and a run must succeed.
 func (d DAG) Source(l *Ledger) string {
+	if d.Mapped {
+		return d.mappedSource(l)
+	}
 	keys := make([]string, d.Lanes)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("%q", fmt.Sprintf("l%03d", i))

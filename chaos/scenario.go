@@ -96,6 +96,17 @@ func Scenarios() []Scenario {
 			Inject: pauseWhileSubmitting,
 		},
 		{
+			Name: "kill-map",
+			Title: "kill -9 the active server while it expands a task mapped over 500 upstream outputs (100 in the " +
+				"short version) and registers its instances, restart it once another leads",
+			Faults: 1,
+			DAG: func(p Params) DAG {
+				return DAG{Name: "chaos", Lanes: mappedInstances(p), Depth: 1, Sleep: p.Sleep, Mapped: true}
+			},
+			Inject: killWhileExpanding,
+			Verify: verifyMapping,
+		},
+		{
 			Name:   "consul-restart",
 			Title:  "restart the Consul agent (a durable server: its state survives)",
 			Faults: 2,

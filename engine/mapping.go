@@ -233,6 +233,14 @@ func (e *engine) expand(r *run, p *task) {
 	p.ti.MapKeys, p.ti.State, p.ti.Message = keys, scheduler.Running, ""
 	r.setKeys(p, keys)
 	e.markTask(r, p)
+	// The instances depend on what p depends on, whose trigger rule just let p run: they are
+	// scheduled at once, so this step's dispatch starts them and the expansion's record goes
+	// out in the transaction of their first tries (it comes first in r.order).
+	for _, t := range p.instances {
+		if t.active() && t.ti.State == scheduler.None {
+			t.ti.State, t.readyAt = scheduler.Scheduled, e.now
+		}
+	}
 	e.log.Info("mapped task expanded", "dag", r.rec.DAG, "run_id", r.rec.ID, "task", p.spec.Name, "instances", len(keys))
 }
 
