@@ -58,6 +58,10 @@ func (d DAG) mappedSource(l *Ledger) string {
 `, d.Name, d.Lanes, listTask, "-c", publish, mappedTask, listTask, d.Lanes, "-c", work)
 }
 
+// expandTimeout bounds the wait for a run's expansion: its list task may wait behind the
+// hundreds of instances of the runs before it for Nomad to place it.
+const expandTimeout = 5 * time.Minute
+
 // mappedInstances is how many instances the kill-map scenario's mapping has: 500, as the
 // scenario promises, in `make chaos`; 100 in the short version, which `make test` runs.
 func mappedInstances(p Params) int {
@@ -79,7 +83,7 @@ func killWhileExpanding(ctx context.Context, c *Cluster, _ int) (time.Duration, 
 	if err != nil {
 		return 0, "", err
 	}
-	wctx, cancel := context.WithTimeout(ctx, recoverTimeout)
+	wctx, cancel := context.WithTimeout(ctx, expandTimeout)
 	defer cancel()
 	var r *api.Run
 	for {
@@ -90,7 +94,7 @@ func killWhileExpanding(ctx context.Context, c *Cluster, _ int) (time.Duration, 
 		if wctx.Err() != nil {
 			return 0, "", fmt.Errorf("run %s: not expanded: %v", id, err)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 	at := time.Now()
 	if err := a.Kill(); err != nil {

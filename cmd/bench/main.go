@@ -41,7 +41,8 @@ type options struct {
 	idle        time.Duration
 	settle      time.Duration
 	kvPrefix    string
-	phases      map[string]bool // which of handoff, throughput, cost and failover to run
+	mapped      int
+	phases      map[string]bool // which of handoff, throughput, mapping, cost and failover to run
 }
 
 // defaultConcurrency is the engine's bound on Nomad registrations in flight (nomadCalls in
@@ -63,7 +64,8 @@ func run() int {
 	flag.IntVar(&o.dags, "dags", 1000, "DAGs applied for the idle cost and plan time")
 	flag.DurationVar(&o.idle, "idle", 30*time.Second, "how long idle memory and CPU are measured")
 	flag.DurationVar(&o.settle, "settle", 10*time.Second, "wait before an idle measurement")
-	phases := flag.String("phases", "handoff,throughput,cost,failover", "the phases to run, comma-separated")
+	flag.IntVar(&o.mapped, "mapped", 1000, "instances of the mapped task of the mapping test")
+	phases := flag.String("phases", "handoff,throughput,mapping,cost,failover", "the phases to run, comma-separated")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: bench [options]\n\n  Measures dagflow against raw Nomad on dev agents it starts; see `make bench`.\n\nOptions:\n\n")
 		flag.PrintDefaults()
@@ -73,10 +75,10 @@ func run() int {
 	o.phases = map[string]bool{}
 	for _, p := range strings.Split(*phases, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "handoff", "throughput", "cost", "failover":
+		case "handoff", "throughput", "mapping", "cost", "failover":
 			o.phases[p] = true
 		default:
-			fmt.Fprintf(os.Stderr, "bench: unknown phase %q in -phases (want handoff, throughput, cost, failover)\n", p)
+			fmt.Fprintf(os.Stderr, "bench: unknown phase %q in -phases (want handoff, throughput, mapping, cost, failover)\n", p)
 			return 1
 		}
 	}
@@ -165,6 +167,9 @@ func measure(ctx context.Context, o options) (r *Report, err error) {
 	}
 	if err == nil && o.phases["throughput"] {
 		err = errors.Join(b.throughput(ctx, s), ctxErr(ctx))
+	}
+	if err == nil && o.phases["mapping"] {
+		err = errors.Join(b.mapping(ctx, s), ctxErr(ctx))
 	}
 	s.Stop()
 	if err == nil && o.phases["cost"] {

@@ -34,7 +34,10 @@ type Report struct {
 	// Failover is measured with internal/serverproc (kill -9 and clean shutdown of the
 	// active server); null when the failover phase did not run.
 	Failover *Failover `json:"failover"`
-	Targets  []Target  `json:"targets"`
+	// Mapping is the cost of a task mapped over outputs; null when the mapping phase did not
+	// run.
+	Mapping *Mapping `json:"mapping,omitempty"`
+	Targets []Target `json:"targets"`
 }
 
 // Machine describes where the run happened; a loaded machine explains odd figures.
@@ -298,6 +301,12 @@ func (r *Report) writeMarkdown(w io.Writer) {
 	}
 	if c.Fanout.Tries > 0 {
 		kv("fan-out", c.Fanout)
+	}
+	if m := r.Mapping; m != nil {
+		fmt.Fprintf(&b, "| task mapped over %d outputs: upstream finished → all instances registered / finished | %.1f s (%.0f jobs/s) / %.1f s (%.0f jobs/s) | | | | |\n",
+			m.Instances, m.RegisteredS, m.RegisterPerS, m.CompletedS, m.CompletedPerS)
+		fmt.Fprintf(&b, "| same, the run's Consul KV transactions / keys / bytes; server CPU | %d / %d (%.2f per instance) / %d B; %.0f ms | | | | |\n",
+			m.KVTxns, m.KVOps, m.KVOpsPerInst, m.KVBytes, m.ServerCPUMs)
 	}
 	if c.Idle.DAGs > 0 {
 		fmt.Fprintf(&b, "| server RSS, %d DAGs × %d tasks applied, idle | %.0f MiB (%.0f MiB with none; peak %.0f MiB) | | | | |\n",
