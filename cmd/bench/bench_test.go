@@ -195,6 +195,13 @@ func TestDAGsParse(t *testing.T) {
 	if got := dag.Tasks[49].DependsOn; len(got) != 1 || got[0] != "t48" {
 		t.Errorf("t49 depends on %v, want [t48]", got)
 	}
+	mapped, err := parseDAG(mappedHCL("m", 1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mapped.Tasks) != 2 || mapped.Tasks[0].MapOver == nil || mapped.Tasks[0].MaxMapLength != 1000 {
+		t.Errorf("mapped DAG: %+v", mapped.Tasks)
+	}
 }
 
 // TestReport pins the JSON shape that tools read, and checks the table renders every row.
