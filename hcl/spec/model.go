@@ -85,7 +85,8 @@ type Param struct {
 }
 
 // Task is one task instance of a DAG. A task block with for_each becomes one Task per key,
-// named "block[key]".
+// named "block[key]"; one with for_each over an upstream's outputs stays one Task (MapOver),
+// whose instances a run creates.
 type Task struct {
 	Name        string   `json:"name"`
 	DependsOn   []string `json:"depends_on,omitempty"` // task instance names, sorted
