@@ -16,7 +16,7 @@ import (
 	"github.com/dagflow/dagflow/hcl/spec"
 	"github.com/dagflow/dagflow/internal/devstack"
 	"github.com/dagflow/dagflow/internal/serverproc"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -263,7 +263,7 @@ func (c *Cluster) do(ctx context.Context, f func(*api.Client) error) error {
 // pause, while none does. A trigger that failed on its way may have been queued all the same:
 // asking again with the same run ID creates the run once.
 func (c *Cluster) Trigger(ctx context.Context) (string, error) {
-	id := scheduler.RunID(scheduler.RunManual, time.Now())
+	id := rules.RunID(rules.RunManual, time.Now())
 	for {
 		err := c.do(ctx, func(cl *api.Client) error {
 			rctx, cancel := context.WithTimeout(ctx, 45*time.Second)

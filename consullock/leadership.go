@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dagflow/dagflow/internal/wait"
 	"strings"
 	"sync"
 	"time"
@@ -344,7 +345,7 @@ func (ld *Leadership) retryWatch(ctx context.Context, what string, err error) {
 	ld.lastErr = fmt.Errorf("%s: %w", what, err)
 	ld.errMu.Unlock()
 	ld.logger.Debug(what+" failed, retrying", "error", err)
-	sleep(ctx, min(minBackoff*2, ld.lock.cfg.UnreachableGrace/4))
+	wait.Sleep(ctx, min(minBackoff*2, ld.lock.cfg.UnreachableGrace/4))
 }
 
 // lastWatchErr returns the last failure of a watch, nil if none failed.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dagflow/dagflow/internal/wait"
 	"slices"
 	"strings"
 	"sync"
@@ -266,7 +267,7 @@ func (l *Lock) waitFree(ctx context.Context, id string) error {
 		}
 		if pair == nil || pair.Session == "" || pair.Session == id {
 			if index == 0 {
-				sleep(ctx, lockDelayRetry)
+				wait.Sleep(ctx, lockDelayRetry)
 			}
 			return nil
 		}
@@ -360,18 +361,6 @@ func writeOpts(ctx context.Context) *consulapi.WriteOptions {
 	return (&consulapi.WriteOptions{}).WithContext(ctx)
 }
 
-// sleep waits for d or until ctx ends, and reports whether the full d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // backoff spaces out retries after failed requests: minBackoff, doubling up to maxBackoff.
 type backoff struct {
 	next time.Duration
@@ -387,7 +376,7 @@ func (b *backoff) wait(ctx context.Context, logger hclog.Logger, what string, er
 		b.next = minBackoff
 	}
 	logger.Warn(what+" failed, retrying", "error", err, "retry_in", b.next.String())
-	sleep(ctx, b.next)
+	wait.Sleep(ctx, b.next)
 	b.next = min(2*b.next, maxBackoff)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dagflow/dagflow/internal/wait"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -552,7 +553,7 @@ func (e *env) ttlCheck(t *testing.T, id string) string {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for sleep(ctx, 500*time.Millisecond) {
+		for wait.Sleep(ctx, 500*time.Millisecond) {
 			_ = e.client.Agent().PassTTL(id, "")
 		}
 	}()

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/dagflow/dagflow/engine"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -23,7 +23,7 @@ func TestBackfill(t *testing.T) {
 	from, to := today.AddDate(0, 0, -10), today.AddDate(0, 0, -8)
 	var want []string
 	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
-		want = append(want, scheduler.RunID(scheduler.RunBackfill, d))
+		want = append(want, rules.RunID(rules.RunBackfill, d))
 	}
 	res := s.request(&state.Request{Kind: state.RequestBackfill, DAG: "daily", From: from, To: to})
 	if res.Error != "" || !slices.Equal(res.RunIDs, want) {
@@ -32,7 +32,7 @@ func TestBackfill(t *testing.T) {
 	for i, id := range want {
 		d := from.AddDate(0, 0, i)
 		rec := s.waitRun("daily", id, 2*time.Minute)
-		if rec.Run.State != state.RunSuccess || rec.Run.Type != scheduler.RunBackfill || !rec.Run.LogicalDate.Equal(d) ||
+		if rec.Run.State != state.RunSuccess || rec.Run.Type != rules.RunBackfill || !rec.Run.LogicalDate.Equal(d) ||
 			!rec.Run.DataIntervalStart.Equal(d) || !rec.Run.DataIntervalEnd.Equal(d.AddDate(0, 0, 1)) {
 			t.Errorf("backfill run for %s: %s", d.Format(time.DateOnly), describe(rec))
 		}
@@ -46,7 +46,7 @@ func TestBackfill(t *testing.T) {
 		t.Errorf("after the same backfill again: runs %q, want %q", got, want)
 	}
 
-	later := scheduler.RunID(scheduler.RunBackfill, to.AddDate(0, 0, 1))
+	later := rules.RunID(rules.RunBackfill, to.AddDate(0, 0, 1))
 	res = s.request(&state.Request{Kind: state.RequestBackfill, DAG: "daily", From: from.AddDate(0, 0, 1), To: to.AddDate(0, 0, 1)})
 	if res.Error != "" || !slices.Equal(res.RunIDs, []string{later}) {
 		t.Errorf("overlapping backfill: error %q, runs %q; want only %q", res.Error, res.RunIDs, later)

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/dagflow/dagflow/engine"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -37,7 +37,7 @@ dag "long" {
 `)
 	running, queued := s.trigger("long", nil), s.trigger("long", nil)
 	s.waitFor("long", running, 2*time.Minute, "with a running", func(r *state.RunRecord) bool {
-		return states(r)["a"] == scheduler.Running
+		return states(r)["a"] == rules.Running
 	})
 
 	if res := s.request(&state.Request{Kind: state.RequestCancel, DAG: "long", RunID: queued}); res.Error != "" {
@@ -48,7 +48,7 @@ dag "long" {
 		t.Errorf("queued run after its cancel: %s", describe(rec))
 	}
 	for _, name := range []string{"quick", "a", "b"} {
-		if ti := rec.Tasks[name]; ti == nil || ti.State != scheduler.Skipped || len(ti.Tries) != 0 {
+		if ti := rec.Tasks[name]; ti == nil || ti.State != rules.Skipped || len(ti.Tries) != 0 {
 			t.Errorf("%s of the canceled queued run: %+v, want skipped without tries", name, ti)
 		}
 	}
@@ -59,11 +59,11 @@ dag "long" {
 	rec = s.waitRun("long", running, time.Minute)
 	got := states(rec)
 	if rec.Run.State != state.RunFailed || rec.Run.CanceledAt.IsZero() ||
-		got["quick"] != scheduler.Success || got["a"] != scheduler.Failed || got["b"] != scheduler.Skipped {
+		got["quick"] != rules.Success || got["a"] != rules.Failed || got["b"] != rules.Skipped {
 		t.Fatalf("running run after its cancel: %s", describe(rec))
 	}
 	a := rec.Tasks["a"]
-	if len(a.Tries) != 1 || a.Tries[0].State != scheduler.Failed {
+	if len(a.Tries) != 1 || a.Tries[0].State != rules.Failed {
 		t.Errorf("a: tries %+v, want one, failed", a.Tries)
 	}
 	s.checkStopped(a.Tries[0], "canceled")

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/dagflow/dagflow/engine"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -59,10 +59,10 @@ func TestCatchupAll(t *testing.T) {
 	var want []string
 	for i := range 3 {
 		d := start.AddDate(0, 0, i)
-		id := scheduler.RunID(scheduler.RunScheduled, d)
+		id := rules.RunID(rules.RunScheduled, d)
 		want = append(want, id)
 		rec := s.waitRun("all", id, 2*time.Minute)
-		if rec.Run.State != state.RunSuccess || rec.Run.Type != scheduler.RunScheduled ||
+		if rec.Run.State != state.RunSuccess || rec.Run.Type != rules.RunScheduled ||
 			!rec.Run.LogicalDate.Equal(d) || !rec.Run.DataIntervalStart.Equal(d) || !rec.Run.DataIntervalEnd.Equal(d.AddDate(0, 0, 1)) {
 			t.Errorf("run for %s: %s", d.Format(time.DateOnly), describe(rec))
 		}
@@ -88,7 +88,7 @@ func TestCatchupLatest(t *testing.T) {
 	defer s.pause("latest")
 
 	yesterday := today.AddDate(0, 0, -1)
-	id := scheduler.RunID(scheduler.RunScheduled, yesterday)
+	id := rules.RunID(rules.RunScheduled, yesterday)
 	rec := s.waitRun("latest", id, 2*time.Minute)
 	if rec.Run.State != state.RunSuccess || !rec.Run.DataIntervalEnd.Equal(today) {
 		t.Errorf("latest run: %s", describe(rec))
@@ -121,7 +121,7 @@ func TestCatchupNone(t *testing.T) {
 
 	runs := s.runs("none")
 	for _, r := range runs {
-		if r.Run.Type != scheduler.RunScheduled || r.Run.ID != scheduler.RunID(scheduler.RunScheduled, r.Run.LogicalDate) {
+		if r.Run.Type != rules.RunScheduled || r.Run.ID != rules.RunID(rules.RunScheduled, r.Run.LogicalDate) {
 			t.Errorf("run %s: type %s, want a scheduled run ID of its logical date %s", r.Run.ID, r.Run.Type, r.Run.LogicalDate)
 		}
 		if !r.Run.DataIntervalEnd.After(applied) {

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/dagflow/dagflow/engine"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -60,7 +60,7 @@ dag "chain" {
 		}
 	}
 	for name, ti := range rec.Tasks {
-		if ti.State != scheduler.Success || ti.Current().State != scheduler.Success {
+		if ti.State != rules.Success || ti.Current().State != rules.Success {
 			t.Errorf("%s: %s, latest try %s, want success", name, ti.State, ti.Current().State)
 		}
 	}
@@ -96,7 +96,7 @@ dag "chain" {
 			t.Errorf("after clearing b alone, %s has %d tries, want %d", name, n, want[name])
 		}
 	}
-	if got := states(rec)["b"]; got != scheduler.Success {
+	if got := states(rec)["b"]; got != rules.Success {
 		t.Errorf("b after its clear: %s, want success", got)
 	}
 }
@@ -129,11 +129,11 @@ dag "odd" {
 	rec = s.waitFor("odd", id, 2*time.Minute, "finished after the clear", func(r *state.RunRecord) bool {
 		return r.Run.State.Finished() && len(r.Tasks["a"].Tries) >= 3
 	})
-	var got []scheduler.State
+	var got []rules.State
 	for _, try := range rec.Tasks["a"].Tries {
 		got = append(got, try.State)
 	}
-	want := []scheduler.State{scheduler.Failed, scheduler.Success, scheduler.Failed, scheduler.Success}
+	want := []rules.State{rules.Failed, rules.Success, rules.Failed, rules.Success}
 	if rec.Run.State != state.RunSuccess || len(got) != len(want) || got[2] != want[2] || got[3] != want[3] {
 		t.Errorf("after the clear: run %s, tries %q, want run success and tries %q", rec.Run.State, got, want)
 	}

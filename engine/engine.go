@@ -32,6 +32,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dagflow/dagflow/internal/wait"
 	"sync"
 	"time"
 
@@ -311,7 +312,7 @@ func (e *engine) run() error {
 		}
 		e.m.apiError(apiOf(err))
 		e.log.Warn("reconcile failed, retrying", "error", err)
-		sleep(e.ctx, retryWait)
+		wait.Sleep(e.ctx, retryWait)
 	}
 	allocs := e.exec.Watch(e.ctx, 0)
 	e.startWatches()
@@ -389,7 +390,7 @@ func release(slots chan struct{}) { <-slots }
 // retryLater runs f in the loop after retryWait, unless the engine stops first.
 func (e *engine) retryLater(f func()) {
 	e.spawn(func() {
-		sleep(e.ctx, retryWait)
+		wait.Sleep(e.ctx, retryWait)
 		e.report(func() error { f(); return nil })
 	})
 }

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/dagflow/dagflow/engine"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -65,7 +65,7 @@ dag "fan" {
 		}
 		for _, task := range d.Tasks {
 			ti := rec.Tasks[task.Name]
-			if ti == nil || ti.State != scheduler.Success || len(ti.Tries) != 1 {
+			if ti == nil || ti.State != rules.Success || len(ti.Tries) != 1 {
 				t.Errorf("%s.%s: %+v, want one successful try", d.Name, task.Name, ti)
 				continue
 			}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/dagflow/dagflow/consullock"
 	"github.com/dagflow/dagflow/engine"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -92,7 +92,7 @@ func (f *gatedFence) Txn(ctx context.Context, ops consulapi.TxnOps) (*consulapi.
 		if op.KV == nil || !strings.Contains(op.KV.Key, "/tasks/") || json.Unmarshal(op.KV.Value, &ti) != nil {
 			continue
 		}
-		if cur := ti.Current(); cur != nil && cur.State == scheduler.Queued {
+		if cur := ti.Current(); cur != nil && cur.State == rules.Queued {
 			jobs = append(jobs, cur.JobID)
 		}
 	}

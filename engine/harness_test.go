@@ -19,7 +19,7 @@ import (
 	"github.com/dagflow/dagflow/hcl/spec"
 	"github.com/dagflow/dagflow/internal/devstack"
 	"github.com/dagflow/dagflow/nomadexec"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -198,7 +198,7 @@ func (s *stack) trigger(dag string, params map[string]any) string {
 	for k, v := range params {
 		raw[k], _ = json.Marshal(v)
 	}
-	id := scheduler.RunID(scheduler.RunManual, time.Now())
+	id := rules.RunID(rules.RunManual, time.Now())
 	res := s.request(&state.Request{Kind: state.RequestTrigger, DAG: dag, RunID: id, Params: raw})
 	if res.Error != "" {
 		s.t.Fatalf("trigger %s: %s", dag, res.Error)
@@ -250,8 +250,8 @@ func describe(r *state.RunRecord) string {
 }
 
 // states returns the state of every task instance of r.
-func states(r *state.RunRecord) map[string]scheduler.State {
-	out := map[string]scheduler.State{}
+func states(r *state.RunRecord) map[string]rules.State {
+	out := map[string]rules.State{}
 	for name, ti := range r.Tasks {
 		out[name] = ti.State
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/dagflow/dagflow/engine"
 	"github.com/dagflow/dagflow/internal/devstack"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -48,7 +48,7 @@ dag "many" {
 	for i := range tasks {
 		name := fmt.Sprintf("t[%d]", i)
 		ti := rec.Tasks[name]
-		if ti.State != scheduler.Success || len(ti.Tries) != 1 {
+		if ti.State != rules.Success || len(ti.Tries) != 1 {
 			t.Errorf("%s: %s with %d tries", name, ti.State, len(ti.Tries))
 			continue
 		}

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/dagflow/dagflow/hcl/spec"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -119,8 +119,8 @@ func (r *run) setKeys(p *task, keys []string) {
 
 // upStates returns the states of task t's upstream task instances, with those of a mapped
 // task's instances in place of its own once it was expanded.
-func (r *run) upStates(t *spec.Task) []scheduler.State {
-	up := make([]scheduler.State, 0, len(t.DependsOn))
+func (r *run) upStates(t *spec.Task) []rules.State {
+	up := make([]rules.State, 0, len(t.DependsOn))
 	for _, name := range t.DependsOn {
 		u := r.tasks[name]
 		switch {
@@ -156,14 +156,14 @@ func (e *engine) evaluateMapping(r *run, t *task) (finished, handled bool) {
 // evaluateMapped expands mapped task p once its trigger rule lets it run, and keeps its state
 // in step with its instances'.
 func (e *engine) evaluateMapped(r *run, p *task) {
-	if p.ti.State == scheduler.None {
-		switch scheduler.Decide(p.spec.TriggerRule, r.upStates(p.spec)) {
-		case scheduler.Run:
+	if p.ti.State == rules.None {
+		switch rules.Decide(p.spec.TriggerRule, r.upStates(p.spec)) {
+		case rules.Run:
 			e.expand(r, p)
-		case scheduler.Skip:
-			e.endMapped(r, p, scheduler.Skipped, "")
-		case scheduler.UpstreamFail:
-			e.endMapped(r, p, scheduler.UpstreamFailed, "")
+		case rules.Skip:
+			e.endMapped(r, p, rules.Skipped, "")
+		case rules.UpstreamFail:
+			e.endMapped(r, p, rules.UpstreamFailed, "")
 		}
 		return
 	}
@@ -177,7 +177,7 @@ func (e *engine) evaluateMapped(r *run, p *task) {
 }
 
 // instancesState is the state of an expanded mapped task, from its instances'.
-func instancesState(p *task) scheduler.State {
+func instancesState(p *task) rules.State {
 	failed, skipped, n := false, 0, 0
 	for _, t := range p.instances {
 		if !t.active() {
@@ -185,22 +185,22 @@ func instancesState(p *task) scheduler.State {
 		}
 		n++
 		switch t.ti.State {
-		case scheduler.Failed, scheduler.UpstreamFailed:
+		case rules.Failed, rules.UpstreamFailed:
 			failed = true
-		case scheduler.Skipped:
+		case rules.Skipped:
 			skipped++
-		case scheduler.Success:
+		case rules.Success:
 		default:
-			return scheduler.Running
+			return rules.Running
 		}
 	}
 	switch {
 	case failed:
-		return scheduler.Failed
+		return rules.Failed
 	case skipped == n:
-		return scheduler.Skipped
+		return rules.Skipped
 	}
-	return scheduler.Success
+	return rules.Success
 }
 
 // expand records the instances of mapped task p from its upstream's stored outputs: one per
@@ -209,43 +209,43 @@ func instancesState(p *task) scheduler.State {
 func (e *engine) expand(r *run, p *task) {
 	over := p.spec.MapOver
 	up := r.tasks[over.Task]
-	if up == nil || up.ti.State != scheduler.Success {
-		st := scheduler.None
+	if up == nil || up.ti.State != rules.Success {
+		st := rules.None
 		if up != nil {
 			st = up.ti.State
 		}
-		e.endMapped(r, p, scheduler.UpstreamFailed, fmt.Sprintf("nothing to map over: task %q did not succeed (%s)", over.Task, st))
+		e.endMapped(r, p, rules.UpstreamFailed, fmt.Sprintf("nothing to map over: task %q did not succeed (%s)", over.Task, st))
 		return
 	}
 	keys, values, err := over.Collection(latestOutputs(up))
 	switch limit := maxMapLength(p.spec); {
 	case err != nil:
-		e.endMapped(r, p, scheduler.Failed, err.Error())
+		e.endMapped(r, p, rules.Failed, err.Error())
 		return
 	case len(keys) > limit:
-		e.endMapped(r, p, scheduler.Failed, fmt.Sprintf("%s has %d elements, more than the task's max_map_length of %d: nothing was started", over, len(keys), limit))
+		e.endMapped(r, p, rules.Failed, fmt.Sprintf("%s has %d elements, more than the task's max_map_length of %d: nothing was started", over, len(keys), limit))
 		return
 	case len(keys) == 0:
-		e.endMapped(r, p, scheduler.Skipped, fmt.Sprintf("%s is empty: nothing to map over", over))
+		e.endMapped(r, p, rules.Skipped, fmt.Sprintf("%s is empty: nothing to map over", over))
 		return
 	}
 	p.values = values
-	p.ti.MapKeys, p.ti.State, p.ti.Message = keys, scheduler.Running, ""
+	p.ti.MapKeys, p.ti.State, p.ti.Message = keys, rules.Running, ""
 	r.setKeys(p, keys)
 	e.markTask(r, p)
 	// The instances depend on what p depends on, whose trigger rule just let p run: they are
 	// scheduled at once, so this step's dispatch starts them and the expansion's record goes
 	// out in the transaction of their first tries (it comes first in r.order).
 	for _, t := range p.instances {
-		if t.active() && t.ti.State == scheduler.None {
-			t.ti.State, t.readyAt = scheduler.Scheduled, e.now
+		if t.active() && t.ti.State == rules.None {
+			t.ti.State, t.readyAt = rules.Scheduled, e.now
 		}
 	}
 	e.log.Info("mapped task expanded", "dag", r.rec.DAG, "run_id", r.rec.ID, "task", p.spec.Name, "instances", len(keys))
 }
 
 // endMapped ends mapped task p without instances, in state st, saying why.
-func (e *engine) endMapped(r *run, p *task, st scheduler.State, msg string) {
+func (e *engine) endMapped(r *run, p *task, st rules.State, msg string) {
 	p.ti.MapKeys, p.ti.State, p.ti.Message = nil, st, msg
 	r.setKeys(p, nil)
 	e.markTask(r, p)
@@ -282,7 +282,7 @@ func latestOutputs(t *task) json.RawMessage {
 		return nil
 	}
 	for i := len(t.ti.Tries) - 1; i >= 0; i-- {
-		if t.ti.Tries[i].State == scheduler.Success {
+		if t.ti.Tries[i].State == rules.Success {
 			return t.ti.Tries[i].Outputs
 		}
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/dagflow/dagflow/engine"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -63,14 +63,14 @@ func TestMapping(t *testing.T) {
 		t.Fatalf("run: %s", describe(rec))
 	}
 	p := rec.Tasks["process"]
-	if p.State != scheduler.Success || !slices.Equal(p.MapKeys, []string{"0", "1", "2"}) || len(p.Tries) != 0 {
+	if p.State != rules.Success || !slices.Equal(p.MapKeys, []string{"0", "1", "2"}) || len(p.Tries) != 0 {
 		t.Errorf("process: %s, keys %q, %d tries", p.State, p.MapKeys, len(p.Tries))
 	}
 	var spans [][2]time.Time
 	for i, file := range []string{"a.csv", "b.csv", "c.csv"} {
 		name := fmt.Sprintf("process[%d]", i)
 		ti := rec.Tasks[name]
-		if ti == nil || ti.State != scheduler.Success || len(ti.Tries) != 1 {
+		if ti == nil || ti.State != rules.Success || len(ti.Tries) != 1 {
 			t.Fatalf("%s: %s", name, describe(rec))
 		}
 		if got, want := string(ti.Tries[0].Outputs), fmt.Sprintf(`{"name":"%d=%s"}`, i, file); got != want {
@@ -93,7 +93,7 @@ func TestMapping(t *testing.T) {
 	}
 
 	rec = s.waitRun("mapping", empty, 2*time.Minute)
-	if st := states(rec); st["process"] != scheduler.Skipped || st["merge"] != scheduler.Skipped || len(rec.Tasks) != 3 {
+	if st := states(rec); st["process"] != rules.Skipped || st["merge"] != rules.Skipped || len(rec.Tasks) != 3 {
 		t.Errorf("empty list: %v", st)
 	}
 	if rec.Run.State != state.RunSuccess {
@@ -102,7 +102,7 @@ func TestMapping(t *testing.T) {
 
 	rec = s.waitRun("mapping", over, 2*time.Minute)
 	p = rec.Tasks["process"]
-	if p.State != scheduler.Failed || rec.Tasks["merge"].State != scheduler.UpstreamFailed || len(rec.Tasks) != 3 {
+	if p.State != rules.Failed || rec.Tasks["merge"].State != rules.UpstreamFailed || len(rec.Tasks) != 3 {
 		t.Errorf("over max_map_length: %s", describe(rec))
 	}
 	if want := "tasks.list.outputs.files has 5 elements, more than the task's max_map_length of 4"; !strings.Contains(p.Message, want) {
@@ -153,7 +153,7 @@ func TestMappingClear(t *testing.T) {
 	})
 	want := map[string]int{"list": 1, "process[0]": 2, "process[1]": 3, "merge": 2}
 	for name, n := range want {
-		if ti := rec.Tasks[name]; ti == nil || len(ti.Tries) != n || ti.State != scheduler.Success {
+		if ti := rec.Tasks[name]; ti == nil || len(ti.Tries) != n || ti.State != rules.Success {
 			t.Errorf("%s: want success after %d tries: %s", name, n, describe(rec))
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/dagflow/dagflow/engine"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -67,24 +67,24 @@ dag "marks" {
 	id := s.trigger("marks", nil)
 	s.waitFor("marks", id, 2*time.Minute, "with c upstream_failed and slow running", func(r *state.RunRecord) bool {
 		got := states(r)
-		return got["a"] == scheduler.Failed && got["c"] == scheduler.UpstreamFailed && got["slow"] == scheduler.Running
+		return got["a"] == rules.Failed && got["c"] == rules.UpstreamFailed && got["slow"] == rules.Running
 	})
 
 	if res := s.request(&state.Request{Kind: state.RequestMark, DAG: "marks", RunID: id, Task: "a", State: "success"}); res.Error != "" {
 		t.Fatalf("mark a success: %s", res.Error)
 	}
 	rec := s.waitFor("marks", id, 2*time.Minute, "with c run", func(r *state.RunRecord) bool {
-		return states(r)["c"] == scheduler.Success
+		return states(r)["c"] == rules.Success
 	})
 	if rec.Run.State != state.RunRunning {
 		t.Errorf("run after marking a success: %s, want running (slow runs)", rec.Run.State)
 	}
 	a := rec.Tasks["a"]
-	if a.State != scheduler.Success || len(a.Tries) != 1 || a.Tries[0].State != scheduler.Failed || a.Tries[0].Message != "exit code 3" {
+	if a.State != rules.Success || len(a.Tries) != 1 || a.Tries[0].State != rules.Failed || a.Tries[0].Message != "exit code 3" {
 		t.Errorf("a after its mark: %+v; want success, with its one try failed as it did", a)
 	}
 	for _, name := range []string{"b", "c"} {
-		if ti := rec.Tasks[name]; ti.State != scheduler.Success || len(ti.Tries) != 1 {
+		if ti := rec.Tasks[name]; ti.State != rules.Success || len(ti.Tries) != 1 {
 			t.Errorf("%s after marking a success: %s with %d tries, want success with 1", name, ti.State, len(ti.Tries))
 		}
 	}
@@ -94,7 +94,7 @@ dag "marks" {
 	}
 	rec = s.waitRun("marks", id, time.Minute)
 	slow := rec.Tasks["slow"]
-	if rec.Run.State != state.RunSuccess || slow.State != scheduler.Success || len(slow.Tries) != 1 || slow.Tries[0].State != scheduler.Success {
+	if rec.Run.State != state.RunSuccess || slow.State != rules.Success || len(slow.Tries) != 1 || slow.Tries[0].State != rules.Success {
 		t.Fatalf("after marking slow success: %s", describe(rec))
 	}
 	s.checkStopped(slow.Tries[0], "marked success")
@@ -123,7 +123,7 @@ dag "stuck" {
 `)
 	id := s.trigger("stuck", nil)
 	s.waitFor("stuck", id, 2*time.Minute, "with a running", func(r *state.RunRecord) bool {
-		return states(r)["a"] == scheduler.Running
+		return states(r)["a"] == rules.Running
 	})
 	if res := s.request(&state.Request{Kind: state.RequestMark, DAG: "stuck", RunID: id, Task: "a", State: "failed"}); res.Error != "" {
 		t.Fatalf("mark a failed: %s", res.Error)
@@ -132,8 +132,8 @@ dag "stuck" {
 	time.Sleep(2 * time.Second) // past the retry delay: a retry, if any, would be recorded
 	rec = s.waitRun("stuck", id, time.Minute)
 	a := rec.Tasks["a"]
-	if rec.Run.State != state.RunFailed || a.State != scheduler.Failed || len(a.Tries) != 1 || a.Tries[0].State != scheduler.Failed ||
-		states(rec)["b"] != scheduler.UpstreamFailed {
+	if rec.Run.State != state.RunFailed || a.State != rules.Failed || len(a.Tries) != 1 || a.Tries[0].State != rules.Failed ||
+		states(rec)["b"] != rules.UpstreamFailed {
 		t.Fatalf("after marking a failed: %s", describe(rec))
 	}
 	s.checkStopped(a.Tries[0], "marked failed")
@@ -163,7 +163,7 @@ dag "chain" {
 `)
 	id := s.trigger("chain", nil)
 	first := s.waitRun("chain", id, 2*time.Minute)
-	if got := states(first); first.Run.State != state.RunFailed || got["c"] != scheduler.UpstreamFailed || got["d"] != scheduler.Success {
+	if got := states(first); first.Run.State != state.RunFailed || got["c"] != rules.UpstreamFailed || got["d"] != rules.Success {
 		t.Fatalf("run: %s", describe(first))
 	}
 
@@ -173,7 +173,7 @@ dag "chain" {
 	rec := s.waitFor("chain", id, 30*time.Second, "succeeded", func(r *state.RunRecord) bool { return r.Run.State == state.RunSuccess })
 	want := map[string]int{"a": 1, "b": 0, "c": 0, "d": 1} // tries
 	for name, ti := range rec.Tasks {
-		if ti.State != scheduler.Success || len(ti.Tries) != want[name] {
+		if ti.State != rules.Success || len(ti.Tries) != want[name] {
 			t.Errorf("%s after marking a success with downstream: %s with %d tries, want success with %d", name, ti.State, len(ti.Tries), want[name])
 		}
 	}
@@ -185,7 +185,7 @@ dag "chain" {
 		t.Fatalf("mark d failed: %s", res.Error)
 	}
 	rec = s.waitFor("chain", id, 30*time.Second, "failed", func(r *state.RunRecord) bool { return r.Run.State == state.RunFailed })
-	if got := states(rec)["d"]; got != scheduler.Failed {
+	if got := states(rec)["d"]; got != rules.Failed {
 		t.Errorf("d after its mark: %s, want failed", got)
 	}
 }
@@ -240,7 +240,7 @@ dag "errs" {
 		}
 	}
 	rec := s.waitRun("errs", id, time.Minute)
-	if got := states(rec); rec.Run.State != state.RunSuccess || got["a"] != scheduler.Success || got["b"] != scheduler.Success {
+	if got := states(rec); rec.Run.State != state.RunSuccess || got["a"] != rules.Success || got["b"] != rules.Success {
 		t.Errorf("the run after refused requests: %s", describe(rec))
 	}
 }

@@ -6,7 +6,7 @@ import (
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -138,7 +138,7 @@ func (m *Metrics) runFinished(s state.RunState) {
 	}
 }
 
-func (m *Metrics) tryFinished(s scheduler.State) {
+func (m *Metrics) tryFinished(s rules.State) {
 	if m != nil {
 		m.triesDone.WithLabelValues(string(s)).Inc()
 	}
@@ -194,12 +194,12 @@ func (m *Metrics) observe(e *engine) {
 		return
 	}
 	runs := map[state.RunState]int{state.RunQueued: 0, state.RunRunning: 0}
-	tasks := map[scheduler.State]int{}
+	tasks := map[rules.State]int{}
 	for _, r := range e.runs {
 		runs[r.rec.State]++
 		for _, t := range r.tasks {
 			s := t.ti.State
-			if s == scheduler.None {
+			if s == rules.None {
 				s = "none"
 			}
 			tasks[s]++

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dagflow/dagflow/internal/wait"
 
 	"github.com/dagflow/dagflow/nomadexec"
 	"github.com/dagflow/dagflow/state"
@@ -43,7 +44,7 @@ type tryOutputs struct {
 // fetchOutputs reads the outputs file of an allocation whose task succeeded, again after a
 // Nomad error, as readLogs reads logs.
 func (e *engine) fetchOutputs(allocID string) *tryOutputs {
-	wait := logBackoff
+	delay := logBackoff
 	for n := 1; ; n++ {
 		if !e.acquire(e.logCalls) {
 			return &tryOutputs{problem: "cannot read its outputs: the leader stopped"}
@@ -67,9 +68,9 @@ func (e *engine) fetchOutputs(allocID string) *tryOutputs {
 			return &tryOutputs{problem: fmt.Sprintf("cannot read its outputs from Nomad: %s", err)}
 		}
 		e.m.apiError("nomad")
-		e.log.Debug("read outputs failed, retrying", "alloc_id", allocID, "wait", wait, "error", err)
-		sleep(e.ctx, wait)
-		wait *= 2
+		e.log.Debug("read outputs failed, retrying", "alloc_id", allocID, "wait", delay, "error", err)
+		wait.Sleep(e.ctx, delay)
+		delay *= 2
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/dagflow/dagflow/engine"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -52,9 +52,9 @@ dag "outputs" {
 	id := s.trigger("outputs", nil)
 	rec := s.waitRun("outputs", id, 2*time.Minute)
 
-	want := map[string]scheduler.State{
-		"list": scheduler.Success, "merge": scheduler.Success, "typo": scheduler.Failed,
-		"none": scheduler.Success, "array": scheduler.Failed, "big": scheduler.Failed,
+	want := map[string]rules.State{
+		"list": rules.Success, "merge": rules.Success, "typo": rules.Failed,
+		"none": rules.Success, "array": rules.Failed, "big": rules.Failed,
 	}
 	for name, st := range want {
 		if got := rec.Tasks[name].State; got != st {
@@ -117,7 +117,7 @@ dag "handover" {
 `)
 	id := s.trigger("handover", nil)
 	s.waitFor("handover", id, time.Minute, "a running", func(r *state.RunRecord) bool {
-		return r.Tasks["a"] != nil && r.Tasks["a"].State == scheduler.Running
+		return r.Tasks["a"] != nil && r.Tasks["a"].State == rules.Running
 	})
 	s.stop()
 	time.Sleep(4 * time.Second) // a ends meanwhile

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/dagflow/dagflow/hcl/spec"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -43,11 +43,11 @@ func (e *engine) reconcile() error {
 	}
 	for _, rec := range recs {
 		dag := rec.Run.DAG
-		if rec.Run.Type == scheduler.RunScheduled && rec.Run.DataIntervalEnd.After(e.cursor[dag]) {
+		if rec.Run.Type == rules.RunScheduled && rec.Run.DataIntervalEnd.After(e.cursor[dag]) {
 			e.cursor[dag] = rec.Run.DataIntervalEnd
 		}
 		if rec.Run.State.Finished() {
-			e.done[dag] = append(e.done[dag], doneRun{id: rec.Run.ID, logicalDate: rec.Run.LogicalDate, scheduled: rec.Run.Type == scheduler.RunScheduled})
+			e.done[dag] = append(e.done[dag], doneRun{id: rec.Run.ID, logicalDate: rec.Run.LogicalDate, scheduled: rec.Run.Type == rules.RunScheduled})
 			continue
 		}
 		def, err := e.version(dag, rec.Run.Version)
@@ -61,7 +61,7 @@ func (e *engine) reconcile() error {
 		r := newRun(rec.Run, def, rec.Tasks)
 		e.runs[runKey{dag, rec.Run.ID}] = r
 		for _, t := range r.tasks {
-			if cur := t.ti.Current(); cur != nil && (t.ti.State == scheduler.Queued || t.ti.State == scheduler.Running) {
+			if cur := t.ti.Current(); cur != nil && (t.ti.State == rules.Queued || t.ti.State == rules.Running) {
 				e.track(cur.JobID, &jobRef{run: r, task: t, try: cur.Try})
 			}
 		}
@@ -96,7 +96,7 @@ func (e *engine) reconcile() error {
 			// Stopped before its job was registered, or the job is gone: it ends as its stop
 			// says.
 			e.failTry(ref, "")
-		case ref.task.ti.State == scheduler.Queued:
+		case ref.task.ti.State == rules.Queued:
 			e.log.Info("submitting a try recorded but not registered", "job_id", jobID)
 			e.afterFlush(func() { e.submit(ref) })
 		default:

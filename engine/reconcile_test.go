@@ -11,7 +11,7 @@ import (
 
 	"github.com/dagflow/dagflow/engine"
 	"github.com/dagflow/dagflow/nomadexec"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -80,7 +80,7 @@ dag "long" {
 	inFlight := func(task string) func(*state.RunRecord) bool {
 		return func(r *state.RunRecord) bool {
 			ti := r.Tasks[task]
-			return ti != nil && (ti.State == scheduler.Queued || ti.State == scheduler.Running)
+			return ti != nil && (ti.State == rules.Queued || ti.State == rules.Running)
 		}
 	}
 	// The try of a ends while no engine runs; those of w still run when the next one starts.
@@ -98,7 +98,7 @@ dag "long" {
 		t.Errorf("run: %s", describe(rec))
 	}
 	for name, ti := range rec.Tasks {
-		if ti.State != scheduler.Success || len(ti.Tries) != 1 {
+		if ti.State != rules.Success || len(ti.Tries) != 1 {
 			t.Errorf("%s: %s with %d tries, want success with one try", name, ti.State, len(ti.Tries))
 		}
 	}
@@ -136,19 +136,19 @@ dag "orphan" {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
-	id := scheduler.RunID(scheduler.RunManual, now)
+	id := rules.RunID(rules.RunManual, now)
 	date := now.Truncate(time.Second)
-	if _, parsed, err := scheduler.ParseRunID(id); err == nil {
+	if _, parsed, err := rules.ParseRunID(id); err == nil {
 		date = parsed
 	}
 	run := state.Run{
-		DAG: "orphan", ID: id, Type: scheduler.RunManual, Version: c.DAGs["orphan"].Version,
+		DAG: "orphan", ID: id, Type: rules.RunManual, Version: c.DAGs["orphan"].Version,
 		LogicalDate: date, DataIntervalStart: date, DataIntervalEnd: date,
 		State: state.RunRunning, CreatedAt: now, StartedAt: now,
 	}
 	jobID := s.exec.JobID(nomadexec.Attempt{DAG: "orphan", RunID: id, Task: "a", Try: 1})
-	ti := state.TaskInstance{DAG: "orphan", RunID: id, Task: "a", State: scheduler.Queued, Tries: []state.Try{
-		{Try: 1, JobID: jobID, State: scheduler.Queued, ScheduledAt: now, QueuedAt: now},
+	ti := state.TaskInstance{DAG: "orphan", RunID: id, Task: "a", State: rules.Queued, Tries: []state.Try{
+		{Try: 1, JobID: jobID, State: rules.Queued, ScheduledAt: now, QueuedAt: now},
 	}}
 	runOp, err := s.store.CreateRunOp(&run)
 	if err != nil {
@@ -173,10 +173,10 @@ dag "orphan" {
 		t.Fatalf("run: %s", describe(rec))
 	}
 	a := rec.Tasks["a"]
-	if a.State != scheduler.Success || len(a.Tries) != 1 || a.Tries[0].JobID != jobID || a.Tries[0].State != scheduler.Success {
+	if a.State != rules.Success || len(a.Tries) != 1 || a.Tries[0].JobID != jobID || a.Tries[0].State != rules.Success {
 		t.Errorf("a: %+v, want one successful try as job %s", a, jobID)
 	}
-	if b := rec.Tasks["b"]; b == nil || b.State != scheduler.Success || len(b.Tries) != 1 {
+	if b := rec.Tasks["b"]; b == nil || b.State != rules.Success || len(b.Tries) != 1 {
 		t.Errorf("b: %+v, want one successful try", b)
 	}
 	logs, err := s.store.Logs(ctx, "orphan", id, "a", 1)

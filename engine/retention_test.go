@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/dagflow/dagflow/engine"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -23,19 +23,19 @@ func TestKeepRuns(t *testing.T) {
 	s := newStack(t, cfg)
 	start := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
 	s.apply(catchupDAG("kept", "@hourly", start, "all", 16))
-	s.waitRun("kept", scheduler.RunID(scheduler.RunScheduled, start.Add(2*time.Hour)), 2*time.Minute)
+	s.waitRun("kept", rules.RunID(rules.RunScheduled, start.Add(2*time.Hour)), 2*time.Minute)
 	s.pause("kept")
 	time.Sleep(time.Second) // a run created before the pause was seen
 	var latestScheduled string
 	for _, r := range s.runs("kept") {
-		if r.Run.Type == scheduler.RunScheduled {
+		if r.Run.Type == rules.RunScheduled {
 			latestScheduled = r.Run.ID
 		}
 	}
 	s.waitRun("kept", latestScheduled, 2*time.Minute)
 	var deleted []string // the catch-up runs before the latest
-	for d := start; scheduler.RunID(scheduler.RunScheduled, d) != latestScheduled; d = d.Add(time.Hour) {
-		deleted = append(deleted, scheduler.RunID(scheduler.RunScheduled, d))
+	for d := start; rules.RunID(rules.RunScheduled, d) != latestScheduled; d = d.Add(time.Hour) {
+		deleted = append(deleted, rules.RunID(rules.RunScheduled, d))
 	}
 
 	m1 := s.trigger("kept", nil)
@@ -62,7 +62,7 @@ func TestKeepRuns(t *testing.T) {
 	time.Sleep(3 * time.Second) // time for the runs of deleted intervals to be created again, if they were
 	s.pause("kept")
 	for _, r := range s.runs("kept") {
-		if r.Run.Type == scheduler.RunScheduled && r.Run.ID < latestScheduled {
+		if r.Run.Type == rules.RunScheduled && r.Run.ID < latestScheduled {
 			t.Errorf("the new engine created %s again, before the kept %s", r.Run.ID, latestScheduled)
 		}
 	}

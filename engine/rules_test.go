@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/dagflow/dagflow/engine"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -19,9 +19,9 @@ import (
 func TestTriggerRules(t *testing.T) {
 	t.Parallel()
 	const (
-		S = scheduler.Success
-		U = scheduler.UpstreamFailed
-		K = scheduler.Skipped
+		S = rules.Success
+		U = rules.UpstreamFailed
+		K = rules.Skipped
 	)
 	// Upstream combinations: success+success, success+failed, success+skipped,
 	// failed+failed, skipped+skipped.
@@ -35,7 +35,7 @@ func TestTriggerRules(t *testing.T) {
 		{"ff", `["bad1", "bad2"]`},
 		{"kk", `["skip1", "skip2"]`},
 	}
-	want := map[string][5]scheduler.State{
+	want := map[string][5]rules.State{
 		"all_success":                 {S, U, K, U, K},
 		"all_failed":                  {K, K, K, S, K},
 		"all_done":                    {S, S, S, S, S},
@@ -85,7 +85,7 @@ dag %q {
 			rec := s.waitRun(rule, ids[rule], 2*time.Minute)
 			got := states(rec)
 			wantRun := state.RunSuccess
-			for name, w := range map[string]scheduler.State{"ok1": S, "bad1": scheduler.Failed, "skip1": K} {
+			for name, w := range map[string]rules.State{"ok1": S, "bad1": rules.Failed, "skip1": K} {
 				if got[name] != w {
 					t.Errorf("upstream %s is %q, want %q", name, got[name], w)
 				}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dagflow/dagflow/internal/wait"
 	"maps"
 	"slices"
 	"sort"
@@ -14,8 +15,8 @@ import (
 
 	"github.com/dagflow/dagflow/consullock"
 	"github.com/dagflow/dagflow/hcl/spec"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/schedule"
-	"github.com/dagflow/dagflow/scheduler"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -140,7 +141,7 @@ func (e *engine) scheduleRuns() {
 			continue
 		}
 		rec := state.Run{
-			DAG: name, ID: scheduler.RunID(scheduler.RunScheduled, iv.Start), Type: scheduler.RunScheduled,
+			DAG: name, ID: rules.RunID(rules.RunScheduled, iv.Start), Type: rules.RunScheduled,
 			Version: d.entry.Version, LogicalDate: iv.Start, DataIntervalStart: iv.Start, DataIntervalEnd: iv.End,
 			State: state.RunQueued, CreatedAt: e.now,
 		}
@@ -227,7 +228,7 @@ func (r *run) outcome() state.RunState {
 		if len(r.down[t.Name]) > 0 {
 			continue
 		}
-		if s := r.tasks[t.Name].ti.State; s == scheduler.Failed || s == scheduler.UpstreamFailed {
+		if s := r.tasks[t.Name].ti.State; s == rules.Failed || s == rules.UpstreamFailed {
 			return state.RunFailed
 		}
 	}
@@ -236,7 +237,7 @@ func (r *run) outcome() state.RunState {
 
 // addDone remembers a finished run and drops the oldest beyond KeepRuns.
 func (e *engine) addDone(rec state.Run) {
-	list := append(e.done[rec.DAG], doneRun{id: rec.ID, logicalDate: rec.LogicalDate, scheduled: rec.Type == scheduler.RunScheduled})
+	list := append(e.done[rec.DAG], doneRun{id: rec.ID, logicalDate: rec.LogicalDate, scheduled: rec.Type == rules.RunScheduled})
 	sort.SliceStable(list, func(i, j int) bool { return list[i].logicalDate.Before(list[j].logicalDate) })
 	e.done[rec.DAG] = list
 	e.prune(rec.DAG)
@@ -372,8 +373,8 @@ func (e *engine) trigger(req *state.Request) ([]*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	typ, date, err := scheduler.ParseRunID(req.RunID)
-	if err != nil || typ != scheduler.RunManual {
+	typ, date, err := rules.ParseRunID(req.RunID)
+	if err != nil || typ != rules.RunManual {
 		return nil, fmt.Errorf("run ID %q is not a manual run ID (manual__<RFC 3339 time>)", req.RunID)
 	}
 	if e.exists(req.DAG, req.RunID) {
@@ -384,7 +385,7 @@ func (e *engine) trigger(req *state.Request) ([]*run, error) {
 		return nil, err
 	}
 	rec := state.Run{
-		DAG: req.DAG, ID: req.RunID, Type: scheduler.RunManual, Version: d.entry.Version,
+		DAG: req.DAG, ID: req.RunID, Type: rules.RunManual, Version: d.entry.Version,
 		LogicalDate: date, DataIntervalStart: date, DataIntervalEnd: date,
 		Params: params, State: state.RunQueued, CreatedAt: e.now,
 	}
@@ -420,7 +421,7 @@ func (e *engine) backfill(req *state.Request) ([]*run, error) {
 			continue
 		}
 		rec := state.Run{
-			DAG: req.DAG, ID: scheduler.RunID(scheduler.RunBackfill, iv.Start), Type: scheduler.RunBackfill,
+			DAG: req.DAG, ID: rules.RunID(rules.RunBackfill, iv.Start), Type: rules.RunBackfill,
 			Version: d.entry.Version, LogicalDate: iv.Start, DataIntervalStart: iv.Start, DataIntervalEnd: iv.End,
 			Params: params, State: state.RunQueued, CreatedAt: e.now,
 		}
@@ -447,8 +448,8 @@ func (e *engine) exists(dag, id string) bool {
 
 // hasLogicalDate reports whether DAG dag has a scheduled or backfill run for date.
 func (e *engine) hasLogicalDate(dag string, date time.Time) bool {
-	for _, typ := range []scheduler.RunType{scheduler.RunScheduled, scheduler.RunBackfill} {
-		if e.exists(dag, scheduler.RunID(typ, date)) {
+	for _, typ := range []rules.RunType{rules.RunScheduled, rules.RunBackfill} {
+		if e.exists(dag, rules.RunID(typ, date)) {
 			return true
 		}
 	}
@@ -571,7 +572,7 @@ func (e *engine) clear(req *state.Request) error {
 			e.stop(r, t, state.Stop{Reason: "cleared"})
 			continue
 		}
-		t.ti.State, t.ti.RetryAt = scheduler.None, time.Time{}
+		t.ti.State, t.ti.RetryAt = rules.None, time.Time{}
 		if t.isMapped() {
 			// It is expanded again, from its upstream's outputs as they will be.
 			t.ti.MapKeys, t.ti.Message = nil, ""
@@ -602,8 +603,8 @@ func (e *engine) clear(req *state.Request) error {
 // them run. A finished run stays finished, with its outcome computed again from its leaves:
 // clear the tasks that should run.
 func (e *engine) mark(req *state.Request) error {
-	to := scheduler.State(req.State)
-	if to != scheduler.Success && to != scheduler.Failed {
+	to := rules.State(req.State)
+	if to != rules.Success && to != rules.Failed {
 		return fmt.Errorf("mark task %q of run %q of DAG %q as %q: want success or failed", req.Task, req.RunID, req.DAG, req.State)
 	}
 	r, err := e.requestRun(req)
@@ -635,8 +636,8 @@ func (e *engine) mark(req *state.Request) error {
 	}
 	for _, name := range r.downstream(req.Task) {
 		t := r.tasks[name]
-		if len(t.ti.Tries) == 0 && (t.ti.State == scheduler.UpstreamFailed || t.ti.State == scheduler.Skipped) {
-			t.ti.State = scheduler.None
+		if len(t.ti.Tries) == 0 && (t.ti.State == rules.UpstreamFailed || t.ti.State == rules.Skipped) {
+			t.ti.State = rules.None
 			e.markTask(r, t)
 		}
 	}
@@ -661,13 +662,13 @@ func (e *engine) cancel(req *state.Request) error {
 		t := r.tasks[ts.Name]
 		switch cur := t.ti.Current(); {
 		case cur != nil && e.jobs[cur.JobID] != nil:
-			e.stop(r, t, state.Stop{Reason: "canceled", State: scheduler.Failed})
+			e.stop(r, t, state.Stop{Reason: "canceled", State: rules.Failed})
 			inFlight = true
-		case t.ti.State == scheduler.UpForRetry:
-			t.ti.State, t.ti.RetryAt = scheduler.Failed, time.Time{}
+		case t.ti.State == rules.UpForRetry:
+			t.ti.State, t.ti.RetryAt = rules.Failed, time.Time{}
 			e.markTask(r, t)
 		case !t.ti.State.Finished():
-			t.ti.State = scheduler.Skipped
+			t.ti.State = rules.Skipped
 			e.markTask(r, t)
 		}
 	}
@@ -747,7 +748,7 @@ func (e *engine) advance(index, next uint64, err error, what string) uint64 {
 		if e.ctx.Err() == nil {
 			e.m.apiError("consul")
 			e.log.Warn("watch "+what+" failed, retrying", "error", err)
-			sleep(e.ctx, retryWait)
+			wait.Sleep(e.ctx, retryWait)
 		}
 		return index
 	}
@@ -755,15 +756,6 @@ func (e *engine) advance(index, next uint64, err error, what string) uint64 {
 		return 0 // Consul's index went backwards (a restored snapshot): start over
 	}
 	return next
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 func quoteList(names []string) string {

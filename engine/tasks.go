@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dagflow/dagflow/internal/wait"
 	"sort"
 	"strconv"
 	"time"
@@ -13,7 +14,7 @@ import (
 	"github.com/dagflow/dagflow/consullock"
 	"github.com/dagflow/dagflow/hcl/spec"
 	"github.com/dagflow/dagflow/nomadexec"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -30,22 +31,22 @@ func (e *engine) evaluate(r *run) {
 			continue
 		}
 		switch ti.ti.State {
-		case scheduler.None:
-			switch scheduler.Decide(t.TriggerRule, r.upStates(t)) {
-			case scheduler.Run:
-				ti.ti.State, ti.readyAt = scheduler.Scheduled, e.now
-			case scheduler.Skip:
-				ti.ti.State = scheduler.Skipped
+		case rules.None:
+			switch rules.Decide(t.TriggerRule, r.upStates(t)) {
+			case rules.Run:
+				ti.ti.State, ti.readyAt = rules.Scheduled, e.now
+			case rules.Skip:
+				ti.ti.State = rules.Skipped
 				e.markTask(r, ti)
-			case scheduler.UpstreamFail:
-				ti.ti.State = scheduler.UpstreamFailed
+			case rules.UpstreamFail:
+				ti.ti.State = rules.UpstreamFailed
 				e.markTask(r, ti)
 			}
-		case scheduler.UpForRetry:
+		case rules.UpForRetry:
 			if !e.now.Before(ti.ti.RetryAt) {
-				ti.ti.State, ti.readyAt = scheduler.Scheduled, e.now
+				ti.ti.State, ti.readyAt = rules.Scheduled, e.now
 			}
-		case scheduler.Running:
+		case rules.Running:
 			cur := ti.ti.Current()
 			if limit := time.Duration(t.Timeout); limit > 0 && cur.Stop == nil && !cur.StartedAt.IsZero() && e.now.Sub(cur.StartedAt) >= limit {
 				e.stop(r, ti, state.Stop{Reason: timeoutMessage(t), Retry: true})
@@ -80,7 +81,7 @@ func (e *engine) dispatch() {
 			continue
 		}
 		for _, t := range r.order {
-			if ti := r.tasks[t.Name]; ti.ti.State == scheduler.Scheduled {
+			if ti := r.tasks[t.Name]; ti.ti.State == rules.Scheduled {
 				cands = append(cands, candidate{r, ti})
 			}
 		}
@@ -143,8 +144,8 @@ func uncount(counts map[string]int, k string) {
 func (e *engine) startTry(r *run, t *task) {
 	n := len(t.ti.Tries) + 1
 	jobID := e.exec.JobID(nomadexec.Attempt{DAG: r.rec.DAG, RunID: r.rec.ID, Task: t.spec.Name, Try: n})
-	t.ti.Tries = append(t.ti.Tries, state.Try{Try: n, JobID: jobID, State: scheduler.Queued, ScheduledAt: t.readyAt, QueuedAt: e.now})
-	t.ti.State, t.ti.RetryAt = scheduler.Queued, time.Time{}
+	t.ti.Tries = append(t.ti.Tries, state.Try{Try: n, JobID: jobID, State: rules.Queued, ScheduledAt: t.readyAt, QueuedAt: e.now})
+	t.ti.State, t.ti.RetryAt = rules.Queued, time.Time{}
 	e.markTask(r, t)
 	ref := &jobRef{run: r, task: t, try: n}
 	e.track(jobID, ref)
@@ -299,8 +300,8 @@ func (e *engine) onAlloc(u nomadexec.AllocUpdate) {
 		})
 		return
 	}
-	if u.ClientStatus == nomadapi.AllocClientStatusRunning && cur.State == scheduler.Queued {
-		cur.State, ref.task.ti.State = scheduler.Running, scheduler.Running
+	if u.ClientStatus == nomadapi.AllocClientStatusRunning && cur.State == rules.Queued {
+		cur.State, ref.task.ti.State = rules.Running, rules.Running
 		cur.StartedAt = u.StartedAt.UTC()
 		if cur.StartedAt.IsZero() {
 			cur.StartedAt = time.Now().UTC()
@@ -335,7 +336,7 @@ func (e *engine) fetchLogs(allocID string) *state.Logs {
 // readLogs reads the last max bytes of an allocation's stdout and stderr, again after a Nomad
 // error, waiting logBackoff, then twice as long each time, up to logAttempts reads.
 func (e *engine) readLogs(allocID string, max int) (stdout, stderr []byte, err error) {
-	wait := logBackoff
+	delay := logBackoff
 	for n := 1; ; n++ {
 		if !e.acquire(e.logCalls) {
 			return nil, nil, e.ctx.Err()
@@ -348,9 +349,9 @@ func (e *engine) readLogs(allocID string, max int) (stdout, stderr []byte, err e
 			return stdout, stderr, err
 		}
 		e.m.apiError("nomad")
-		e.log.Debug("read logs failed, retrying", "alloc_id", allocID, "wait", wait, "error", err)
-		sleep(e.ctx, wait)
-		wait *= 2
+		e.log.Debug("read logs failed, retrying", "alloc_id", allocID, "wait", delay, "error", err)
+		wait.Sleep(e.ctx, delay)
+		delay *= 2
 	}
 }
 
@@ -404,17 +405,17 @@ func (e *engine) finishTry(ref *jobRef, st *nomadexec.AllocStatus, logs *state.L
 	}
 	switch {
 	case cur.Stop != nil && !cur.Stop.Retry:
-		cur.State, t.ti.State = scheduler.Failed, cur.Stop.State
-		if cur.Stop.State == scheduler.Success {
-			cur.State = scheduler.Success
+		cur.State, t.ti.State = rules.Failed, cur.Stop.State
+		if cur.Stop.State == rules.Success {
+			cur.State = rules.Success
 		}
 	case success:
-		cur.State, t.ti.State = scheduler.Success, scheduler.Success
-	case scheduler.CanRetry(t.spec, t.ti.TriesSinceClear()):
-		cur.State, t.ti.State = scheduler.Failed, scheduler.UpForRetry
-		t.ti.RetryAt = now.Add(scheduler.RetryDelay(t.spec, t.ti.TriesSinceClear()+1))
+		cur.State, t.ti.State = rules.Success, rules.Success
+	case rules.CanRetry(t.spec, t.ti.TriesSinceClear()):
+		cur.State, t.ti.State = rules.Failed, rules.UpForRetry
+		t.ti.RetryAt = now.Add(rules.RetryDelay(t.spec, t.ti.TriesSinceClear()+1))
 	default:
-		cur.State, t.ti.State = scheduler.Failed, scheduler.Failed
+		cur.State, t.ti.State = rules.Failed, rules.Failed
 	}
 	e.markTask(r, t)
 	e.m.tryFinished(cur.State)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/dagflow/dagflow/engine"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -55,10 +55,10 @@ dag "slow" {
 
 	rec := s.waitRun("flaky", flaky, 2*time.Minute)
 	a := rec.Tasks["a"]
-	if rec.Run.State != state.RunSuccess || a.State != scheduler.Success || len(a.Tries) != 2 {
+	if rec.Run.State != state.RunSuccess || a.State != rules.Success || len(a.Tries) != 2 {
 		t.Fatalf("flaky: %s", describe(rec))
 	}
-	if a.Tries[0].State != scheduler.Failed || a.Tries[1].State != scheduler.Success || a.Tries[0].JobID == a.Tries[1].JobID {
+	if a.Tries[0].State != rules.Failed || a.Tries[1].State != rules.Success || a.Tries[0].JobID == a.Tries[1].JobID {
 		t.Errorf("flaky tries: %+v", a.Tries)
 	}
 	if gap := a.Tries[1].QueuedAt.Sub(a.Tries[0].EndedAt); gap < time.Second {
@@ -70,7 +70,7 @@ dag "slow" {
 
 	rec = s.waitRun("broken", broken, 2*time.Minute)
 	got := states(rec)
-	if rec.Run.State != state.RunFailed || got["a"] != scheduler.Failed || got["after"] != scheduler.UpstreamFailed || len(rec.Tasks["a"].Tries) != 2 {
+	if rec.Run.State != state.RunFailed || got["a"] != rules.Failed || got["after"] != rules.UpstreamFailed || len(rec.Tasks["a"].Tries) != 2 {
 		t.Errorf("broken: %s", describe(rec))
 	}
 	if m := rec.Tasks["a"].Tries[1].Message; m != "exit code 4" {
@@ -83,7 +83,7 @@ dag "slow" {
 
 	rec = s.waitRun("slow", slow, 2*time.Minute)
 	try := rec.Tasks["a"].Tries
-	if rec.Run.State != state.RunFailed || len(try) != 1 || try[0].State != scheduler.Failed || !strings.Contains(try[0].Message, "timed out after 2s") {
+	if rec.Run.State != state.RunFailed || len(try) != 1 || try[0].State != rules.Failed || !strings.Contains(try[0].Message, "timed out after 2s") {
 		t.Fatalf("slow: %s", describe(rec))
 	}
 	// Stopped, not left to sleep its 60 s: the bound is far above the timeout, far below 60 s.
@@ -137,7 +137,7 @@ dag "greet" {
 	}
 
 	before := len(s.runs("greet"))
-	res := s.request(&state.Request{Kind: state.RequestTrigger, DAG: "greet", RunID: scheduler.RunID(scheduler.RunManual, time.Now()),
+	res := s.request(&state.Request{Kind: state.RequestTrigger, DAG: "greet", RunID: rules.RunID(rules.RunManual, time.Now()),
 		Params: map[string]json.RawMessage{"times": json.RawMessage(`"many"`), "greting": json.RawMessage(`"x"`)}})
 	for _, w := range []string{`param "greting": the DAG has no such param. Did you mean "greeting"?`, `param "times": want a number`} {
 		if !strings.Contains(res.Error, w) {

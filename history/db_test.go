@@ -15,7 +15,7 @@ import (
 	"github.com/dagflow/dagflow/history"
 	"github.com/dagflow/dagflow/internal/devstack"
 	"github.com/dagflow/dagflow/internal/testcluster"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -92,18 +92,18 @@ func sample(dag, id string, day int) *state.RunRecord {
 	at := t0.AddDate(0, 0, day)
 	return &state.RunRecord{
 		Run: state.Run{
-			DAG: dag, ID: id, Type: scheduler.RunManual, Version: "v1", LogicalDate: at,
+			DAG: dag, ID: id, Type: rules.RunManual, Version: "v1", LogicalDate: at,
 			DataIntervalStart: at, DataIntervalEnd: at, State: state.RunSuccess, CreatedAt: at,
 			StartedAt: at.Add(time.Second), EndedAt: at.Add(time.Minute),
 			Params: map[string]json.RawMessage{"region": json.RawMessage(`"eu"`)},
 		},
 		Tasks: map[string]*state.TaskInstance{
-			"extract": {DAG: dag, RunID: id, Task: "extract", State: scheduler.Success, Tries: []state.Try{
-				{Try: 1, JobID: "j-e1", State: scheduler.Failed, ScheduledAt: at, QueuedAt: at, StartedAt: at.Add(time.Second), EndedAt: at.Add(2 * time.Second), AllocID: "a1", Node: "n1", ExitCode: exit(3), Message: "exit code 3"},
-				{Try: 2, JobID: "j-e2", State: scheduler.Success, ScheduledAt: at, QueuedAt: at.Add(5 * time.Second), StartedAt: at.Add(6 * time.Second), EndedAt: at.Add(7 * time.Second), AllocID: "a2", Node: "n1", ExitCode: exit(0)},
+			"extract": {DAG: dag, RunID: id, Task: "extract", State: rules.Success, Tries: []state.Try{
+				{Try: 1, JobID: "j-e1", State: rules.Failed, ScheduledAt: at, QueuedAt: at, StartedAt: at.Add(time.Second), EndedAt: at.Add(2 * time.Second), AllocID: "a1", Node: "n1", ExitCode: exit(3), Message: "exit code 3"},
+				{Try: 2, JobID: "j-e2", State: rules.Success, ScheduledAt: at, QueuedAt: at.Add(5 * time.Second), StartedAt: at.Add(6 * time.Second), EndedAt: at.Add(7 * time.Second), AllocID: "a2", Node: "n1", ExitCode: exit(0)},
 			}},
-			"load": {DAG: dag, RunID: id, Task: "load", State: scheduler.Success, Tries: []state.Try{
-				{Try: 1, JobID: "j-l1", State: scheduler.Success, ScheduledAt: at, QueuedAt: at.Add(8 * time.Second), StartedAt: at.Add(9 * time.Second), EndedAt: at.Add(10 * time.Second), AllocID: "a3", Node: "n1", ExitCode: exit(0)},
+			"load": {DAG: dag, RunID: id, Task: "load", State: rules.Success, Tries: []state.Try{
+				{Try: 1, JobID: "j-l1", State: rules.Success, ScheduledAt: at, QueuedAt: at.Add(8 * time.Second), StartedAt: at.Add(9 * time.Second), EndedAt: at.Add(10 * time.Second), AllocID: "a3", Node: "n1", ExitCode: exit(0)},
 			}},
 		},
 	}
@@ -136,8 +136,8 @@ func TestRecordAndRead(t *testing.T) {
 	rec := sample("etl", "r1", 0)
 	running := sample("etl", "r1", 0)
 	running.Run.State, running.Run.EndedAt = state.RunRunning, time.Time{}
-	running.Tasks["load"].State = scheduler.Running
-	running.Tasks["load"].Tries[0].State, running.Tasks["load"].Tries[0].EndedAt = scheduler.Running, time.Time{}
+	running.Tasks["load"].State = rules.Running
+	running.Tasks["load"].Tries[0].State, running.Tasks["load"].Tries[0].EndedAt = rules.Running, time.Time{}
 	for _, e := range []history.Entry{
 		entry(running, history.TryLogs{Task: "extract", Try: 1, Stderr: []byte("boom\n"), Source: history.LogSourceNomad}),
 		entry(rec, history.TryLogs{Task: "load", Try: 1, Stdout: []byte("loaded 3 rows\n"), Source: history.LogSourceNomad}),

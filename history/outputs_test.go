@@ -8,7 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dagflow/dagflow/history"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -21,10 +21,10 @@ func TestRecordOutputs(t *testing.T) {
 
 	rec := sample("etl", "r1", 0)
 	extract := rec.Tasks["extract"]
-	extract.Tries[0].State, extract.Tries[0].Outputs = scheduler.Success, json.RawMessage(`{"z":1,"a":[1,2]}`)
+	extract.Tries[0].State, extract.Tries[0].Outputs = rules.Success, json.RawMessage(`{"z":1,"a":[1,2]}`)
 	rec.Tasks["load"].Tries[0].Outputs = json.RawMessage(`{"rows":3}`)
-	rec.Tasks["each"] = &state.TaskInstance{DAG: "etl", RunID: "r1", Task: "each", State: scheduler.Success, MapKeys: []string{"1", "0"}}
-	rec.Tasks["none"] = &state.TaskInstance{DAG: "etl", RunID: "r1", Task: "none", State: scheduler.Skipped, Message: "tasks.a.outputs.b is empty: nothing to map over"}
+	rec.Tasks["each"] = &state.TaskInstance{DAG: "etl", RunID: "r1", Task: "each", State: rules.Success, MapKeys: []string{"1", "0"}}
+	rec.Tasks["none"] = &state.TaskInstance{DAG: "etl", RunID: "r1", Task: "none", State: rules.Skipped, Message: "tasks.a.outputs.b is empty: nothing to map over"}
 	if err := db.Record(ctx, fence, []history.Entry{entry(rec)}); err != nil {
 		t.Fatal(err)
 	}

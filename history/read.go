@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -106,7 +106,7 @@ func scanRun(row pgx.CollectableRow) (*state.RunRecord, error) {
 		&r.DataIntervalEnd, &params, &r.CreatedAt, &started, &ended, &canceled); err != nil {
 		return nil, err
 	}
-	r.Type, r.State = scheduler.RunType(typ), state.RunState(st)
+	r.Type, r.State = rules.RunType(typ), state.RunState(st)
 	r.StartedAt, r.EndedAt, r.CanceledAt = utc(started), utc(ended), utc(canceled)
 	r.LogicalDate, r.DataIntervalStart = r.LogicalDate.UTC(), r.DataIntervalStart.UTC()
 	r.DataIntervalEnd, r.CreatedAt = r.DataIntervalEnd.UTC(), r.CreatedAt.UTC()
@@ -146,7 +146,7 @@ func (db *DB) addTasks(ctx context.Context, recs []*state.RunRecord) error {
 		notask = func(k RunKey, task string) TryKey { return TryKey{DAG: k.DAG, RunID: k.ID, Task: task} }
 	)
 	_, err = pgx.ForEachRow(rows, []any{&k.DAG, &k.ID, &ti.Task, &st, &retry, &ti.ClearedTries, &ti.MapKeys, &ti.Message}, func() error {
-		t := &state.TaskInstance{DAG: k.DAG, RunID: k.ID, Task: ti.Task, State: scheduler.State(st), RetryAt: utc(retry),
+		t := &state.TaskInstance{DAG: k.DAG, RunID: k.ID, Task: ti.Task, State: rules.State(st), RetryAt: utc(retry),
 			ClearedTries: ti.ClearedTries, MapKeys: ti.MapKeys, Message: ti.Message}
 		byKey[k].Tasks[t.Task] = t
 		tasks[notask(k, t.Task)] = t
@@ -177,7 +177,7 @@ func (db *DB) addTasks(ctx context.Context, recs []*state.RunRecord) error {
 			return nil
 		}
 		c := tr
-		c.State = scheduler.State(st)
+		c.State = rules.State(st)
 		c.ScheduledAt, c.QueuedAt, c.StartedAt, c.EndedAt = utc(scheduled), utc(queued), utc(started), utc(endedAt)
 		if outputs != nil {
 			c.Outputs = json.RawMessage(*outputs)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dagflow/dagflow/internal/wait"
 	"sort"
 	"sync"
 	"time"
@@ -180,7 +181,7 @@ func (r *Recorder) Run(ctx context.Context, ld Leadership) error {
 				r.mark(RunKey{rec.Run.DAG, rec.Run.ID})
 			}
 			pending = nil
-			sleep(ctx, backoff)
+			wait.Sleep(ctx, backoff)
 			backoff = min(2*backoff, maxBackoff)
 			continue
 		}
@@ -192,7 +193,7 @@ func (r *Recorder) Run(ctx context.Context, ld Leadership) error {
 		if len(pending) > 0 {
 			continue
 		}
-		sleep(ctx, pass)
+		wait.Sleep(ctx, pass)
 		r.mu.Lock()
 		idle := len(r.dirty) == 0
 		r.mu.Unlock()
@@ -466,13 +467,4 @@ func sortedTasks(rec *state.RunRecord) []string {
 	}
 	sort.Strings(names)
 	return names
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

@@ -16,7 +16,7 @@ import (
 
 	"github.com/dagflow/dagflow/hcl/spec"
 	"github.com/dagflow/dagflow/internal/devstack"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/server"
 	"github.com/dagflow/dagflow/state"
 )
@@ -120,7 +120,7 @@ func (s *stack) trigger(dag string) string {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r := &state.Request{Kind: state.RequestTrigger, DAG: dag, RunID: scheduler.RunID(scheduler.RunManual, time.Now())}
+	r := &state.Request{Kind: state.RequestTrigger, DAG: dag, RunID: rules.RunID(rules.RunManual, time.Now())}
 	if err := s.store.Submit(ctx, r); err != nil {
 		s.t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func (s *stack) waitRun(dag, id string, timeout time.Duration, what string, ok f
 func finished(r *state.RunRecord) bool { return r.Run.State.Finished() }
 
 // anyTask reports whether a task instance of r is in state st.
-func anyTask(r *state.RunRecord, st scheduler.State) bool {
+func anyTask(r *state.RunRecord, st rules.State) bool {
 	for _, ti := range r.Tasks {
 		if ti.State == st {
 			return true
@@ -168,7 +168,7 @@ func anyTask(r *state.RunRecord, st scheduler.State) bool {
 // midRun reports whether a task of r is running while another is done: the moment to fail
 // over at, with work on both sides of it.
 func midRun(r *state.RunRecord) bool {
-	return anyTask(r, scheduler.Running) && anyTask(r, scheduler.Success)
+	return anyTask(r, rules.Running) && anyTask(r, rules.Success)
 }
 
 func describe(r *state.RunRecord) string {
@@ -192,9 +192,9 @@ func checkSucceededOnce(t *testing.T, rec *state.RunRecord, want int) {
 	}
 	for _, name := range slices.Sorted(maps.Keys(rec.Tasks)) {
 		ti := rec.Tasks[name]
-		if ti.State != scheduler.Success || len(ti.Tries) != 1 {
+		if ti.State != rules.Success || len(ti.Tries) != 1 {
 			t.Errorf("task %s of run %s: state %s after %d tries, want %s after 1:\n%s",
-				name, rec.Run.ID, ti.State, len(ti.Tries), scheduler.Success, describe(rec))
+				name, rec.Run.ID, ti.State, len(ti.Tries), rules.Success, describe(rec))
 		}
 	}
 }
@@ -377,7 +377,7 @@ dag "sleepy" {
 }
 `)
 	id := s.trigger("sleepy")
-	s.waitRun("sleepy", id, runTimeout, "running a task", func(r *state.RunRecord) bool { return anyTask(r, scheduler.Running) })
+	s.waitRun("sleepy", id, runTimeout, "running a task", func(r *state.RunRecord) bool { return anyTask(r, rules.Running) })
 	old, _ := s.lockHolder()
 	if old == "" {
 		t.Fatal("the lock is not held while the run goes on")
@@ -452,7 +452,7 @@ func (s *stack) endedUnrecorded(id string) bool {
 	}
 	for _, ti := range rec.Tasks {
 		cur := ti.Current()
-		if cur == nil || cur.State != scheduler.Queued && cur.State != scheduler.Running {
+		if cur == nil || cur.State != rules.Queued && cur.State != rules.Running {
 			continue
 		}
 		allocs, _, err := s.jobs.Allocations(cur.JobID, true, nil)

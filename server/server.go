@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dagflow/dagflow/internal/wait"
 	"net"
 	"net/http"
 	"os"
@@ -183,14 +184,14 @@ func (s *Server) Stop() {
 // server runs without history meanwhile.
 func (s *Server) migrate(ctx context.Context) {
 	log := s.logger.Named("history")
-	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+	for delay := time.Second; ; delay = min(2*delay, 30*time.Second) {
 		err := s.history.Migrate(ctx)
 		if err == nil {
 			log.Info("history database ready", "database", s.history.Target())
 			return
 		}
-		log.Warn("history database not ready; retrying", "database", s.history.Target(), "error", err, "retry_in", wait)
-		sleep(ctx, wait)
+		log.Warn("history database not ready; retrying", "database", s.history.Target(), "error", err, "retry_in", delay)
+		wait.Sleep(ctx, delay)
 		if ctx.Err() != nil {
 			return
 		}
@@ -216,7 +217,7 @@ func (s *Server) lead(ctx context.Context) {
 		if err != nil {
 			if ctx.Err() == nil {
 				s.logger.Warn("contend for leadership", "error", err)
-				sleep(ctx, retryInterval)
+				wait.Sleep(ctx, retryInterval)
 			}
 			continue
 		}
@@ -244,7 +245,7 @@ func (s *Server) lead(ctx context.Context) {
 		s.active.Store(false)
 		s.retag(ctx)
 		if failed {
-			sleep(ctx, retryInterval)
+			wait.Sleep(ctx, retryInterval)
 		}
 	}
 }
@@ -337,11 +338,4 @@ func (s *Server) advertiseURL() string {
 		return s.cfg.AdvertiseURL()
 	}
 	return "http://" + s.ln.Addr().String()
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
 }

@@ -11,7 +11,7 @@ import (
 
 	consulapi "github.com/hashicorp/consul/api"
 
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 )
 
 // Runs, task instances and logs live beside the catalog:
@@ -46,7 +46,7 @@ func (s RunState) Finished() bool { return s == RunSuccess || s == RunFailed }
 type Run struct {
 	DAG               string                     `json:"dag"`
 	ID                string                     `json:"id"`
-	Type              scheduler.RunType          `json:"type"`
+	Type              rules.RunType              `json:"type"`
 	Version           string                     `json:"version"` // the DAG version (spec.Hash) it runs
 	LogicalDate       time.Time                  `json:"logical_date"`
 	DataIntervalStart time.Time                  `json:"data_interval_start"`
@@ -61,12 +61,12 @@ type Run struct {
 
 // TaskInstance is one task of one run, with every try it has had.
 type TaskInstance struct {
-	DAG     string          `json:"dag"`
-	RunID   string          `json:"run_id"`
-	Task    string          `json:"task"`
-	State   scheduler.State `json:"state"`
-	RetryAt time.Time       `json:"retry_at,omitzero"` // when UpForRetry: when the next try may start
-	Tries   []Try           `json:"tries,omitempty"`   // oldest first; Tries[i].Try == i+1
+	DAG     string      `json:"dag"`
+	RunID   string      `json:"run_id"`
+	Task    string      `json:"task"`
+	State   rules.State `json:"state"`
+	RetryAt time.Time   `json:"retry_at,omitzero"` // when UpForRetry: when the next try may start
+	Tries   []Try       `json:"tries,omitempty"`   // oldest first; Tries[i].Try == i+1
 
 	// ClearedTries is how many tries it had when it was last cleared. As in Airflow, a clear
 	// gives the task its retries again: they count from the tries after it.
@@ -92,19 +92,19 @@ func (ti *TaskInstance) TriesSinceClear() int {
 
 // Try is one attempt of a task instance: one Nomad job.
 type Try struct {
-	Try         int             `json:"try"`
-	JobID       string          `json:"job_id"`
-	State       scheduler.State `json:"state"`        // Queued, Running, Success or Failed
-	ScheduledAt time.Time       `json:"scheduled_at"` // when the task became ready to run
-	QueuedAt    time.Time       `json:"queued_at"`    // when it was recorded for submission
-	StartedAt   time.Time       `json:"started_at,omitzero"`
-	EndedAt     time.Time       `json:"ended_at,omitzero"`
-	AllocID     string          `json:"alloc_id,omitempty"`
-	Node        string          `json:"node,omitempty"`
-	ExitCode    *int            `json:"exit_code,omitempty"`
-	Message     string          `json:"message,omitempty"` // why it ended as it did, for people
-	Logs        bool            `json:"logs,omitempty"`    // its output tail is stored
-	Stop        *Stop           `json:"stop,omitempty"`    // set when the scheduler stops its job, before it does
+	Try         int         `json:"try"`
+	JobID       string      `json:"job_id"`
+	State       rules.State `json:"state"`        // Queued, Running, Success or Failed
+	ScheduledAt time.Time   `json:"scheduled_at"` // when the task became ready to run
+	QueuedAt    time.Time   `json:"queued_at"`    // when it was recorded for submission
+	StartedAt   time.Time   `json:"started_at,omitzero"`
+	EndedAt     time.Time   `json:"ended_at,omitzero"`
+	AllocID     string      `json:"alloc_id,omitempty"`
+	Node        string      `json:"node,omitempty"`
+	ExitCode    *int        `json:"exit_code,omitempty"`
+	Message     string      `json:"message,omitempty"` // why it ended as it did, for people
+	Logs        bool        `json:"logs,omitempty"`    // its output tail is stored
+	Stop        *Stop       `json:"stop,omitempty"`    // set when the scheduler stops its job, before it does
 
 	// Outputs is the JSON object a successful try published in the file named by
 	// DAGFLOW_OUTPUT, read from its allocation before its job is purged. Only the latest
@@ -117,9 +117,9 @@ type Try struct {
 // the job ended. It is recorded before the job is stopped, so a leader taking over stops the
 // job if the one before did not get to it, and ends the try the same way.
 type Stop struct {
-	Reason string          `json:"reason"`          // the try's message: "timed out after 1m0s", "cleared", "canceled", ...
-	Retry  bool            `json:"retry,omitempty"` // the try failed like any other: retried if the task has retries left (a timeout)
-	State  scheduler.State `json:"state,omitempty"` // else the task instance's state: None after a clear, so it runs again
+	Reason string      `json:"reason"`          // the try's message: "timed out after 1m0s", "cleared", "canceled", ...
+	Retry  bool        `json:"retry,omitempty"` // the try failed like any other: retried if the task has retries left (a timeout)
+	State  rules.State `json:"state,omitempty"` // else the task instance's state: None after a clear, so it runs again
 }
 
 // Current returns the latest try, or nil before the first.

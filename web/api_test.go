@@ -12,7 +12,7 @@ import (
 	"github.com/dagflow/dagflow/api"
 	"github.com/dagflow/dagflow/config"
 	"github.com/dagflow/dagflow/internal/testcluster"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 )
 
 func TestMain(m *testing.M) { testcluster.Main(m) }
@@ -203,7 +203,7 @@ dag "slow" {
 	cl := c.Client(0, c.Token(api.RoleOperator))
 	var ids []string
 	for i := 0; i < 3; i++ {
-		res, err := cl.DAGs().Trigger(ctx, "etl", &api.TriggerRequest{RunID: scheduler.RunID(scheduler.RunManual, time.Date(2026, 1, 1+i, 0, 0, 0, 0, time.UTC))})
+		res, err := cl.DAGs().Trigger(ctx, "etl", &api.TriggerRequest{RunID: rules.RunID(rules.RunManual, time.Date(2026, 1, 1+i, 0, 0, 0, 0, time.UTC))})
 		if err != nil {
 			t.Fatal(err)
 		}

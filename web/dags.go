@@ -11,8 +11,8 @@ import (
 
 	"github.com/dagflow/dagflow/api"
 	"github.com/dagflow/dagflow/hcl/spec"
+	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/schedule"
-	"github.com/dagflow/dagflow/scheduler"
 	"github.com/dagflow/dagflow/state"
 )
 
@@ -228,9 +228,9 @@ func (s *Server) trigger(w http.ResponseWriter, r *http.Request) {
 	}
 	runID := req.RunID
 	if runID == "" {
-		runID = scheduler.RunID(scheduler.RunManual, time.Now())
-	} else if typ, _, err := scheduler.ParseRunID(runID); err != nil || typ != scheduler.RunManual {
-		writeError(w, http.StatusBadRequest, "invalid trigger", api.FieldError{Field: "run_id", Message: "want manual__<RFC 3339 time> such as " + scheduler.RunID(scheduler.RunManual, time.Now()) + ", or none"})
+		runID = rules.RunID(rules.RunManual, time.Now())
+	} else if typ, _, err := rules.ParseRunID(runID); err != nil || typ != rules.RunManual {
+		writeError(w, http.StatusBadRequest, "invalid trigger", api.FieldError{Field: "run_id", Message: "want manual__<RFC 3339 time> such as " + rules.RunID(rules.RunManual, time.Now()) + ", or none"})
 		return
 	} else if s.cfg.History != nil {
 		// The leader refuses an ID Consul holds; one only history holds would overwrite the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dagflow/dagflow/internal/wait"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -97,7 +98,7 @@ func (w *kvWatch) run(ctx context.Context, kv *consulapi.KV, prefix string) {
 			w.mu.Lock()
 			w.err = err
 			w.mu.Unlock()
-			sleep(ctx, 50*time.Millisecond)
+			wait.Sleep(ctx, 50*time.Millisecond)
 			continue
 		}
 		if meta.LastIndex == index {
@@ -265,7 +266,7 @@ func (b *bench) failoverOnce(ctx context.Context, w *kvWatch, servers []*serverp
 		return 0, 0, err
 	}
 	// Let the restarted instance settle into standby before the next round.
-	sleep(ctx, time.Second)
+	wait.Sleep(ctx, time.Second)
 	return acq.At.Sub(t0), s.At.Sub(t0), nil
 }
 
@@ -285,6 +286,6 @@ func (b *bench) keepTriggering(ctx context.Context, servers []*serverproc.Server
 				break
 			}
 		}
-		sleep(ctx, 2*time.Second)
+		wait.Sleep(ctx, 2*time.Second)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/dagflow/dagflow/internal/wait"
 	"strconv"
 	"strings"
 	"time"
@@ -81,7 +82,7 @@ func (b *bench) mapping(ctx context.Context, s *serverProc) error {
 	if err != nil {
 		return fmt.Errorf("run %s of %s: %w (server log: %s)", id, dag, err, s.LogPath)
 	}
-	sleep(ctx, time.Second) // let the run's last write reach the metrics
+	wait.Sleep(ctx, time.Second) // let the run's last write reach the metrics
 	after, err := b.sample(ctx, s)
 	if err != nil {
 		return err

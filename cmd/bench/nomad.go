@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dagflow/dagflow/internal/wait"
 	"io"
 	"strings"
 	"sync"
@@ -280,7 +281,7 @@ func (b *bench) quiesce(ctx context.Context) {
 	quiet := 0
 	for quiet < quietFor && time.Now().Before(deadline) && ctx.Err() == nil {
 		n0, c0 := cpuOf(b.nomadPid), cpuOf(b.consulPid)
-		sleep(ctx, time.Second)
+		wait.Sleep(ctx, time.Second)
 		if cpuOf(b.nomadPid)-n0 < quietCPU && cpuOf(b.consulPid)-c0 < quietCPU {
 			quiet++
 		} else {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/dagflow/dagflow/internal/wait"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -234,7 +235,7 @@ func (b *bench) dagflowRun(ctx context.Context, s *serverProc, dag, src string, 
 	if err != nil {
 		return
 	}
-	sleep(ctx, time.Second) // let the run's last write reach the metrics
+	wait.Sleep(ctx, time.Second) // let the run's last write reach the metrics
 	if after, err = b.sample(ctx, s); err != nil {
 		return
 	}
@@ -433,7 +434,7 @@ func (b *bench) idle(ctx context.Context) error {
 			return err
 		}
 	}
-	sleep(ctx, b.opts.settle)
+	wait.Sleep(ctx, b.opts.settle)
 	empty, err := readProc(s.Pid())
 	if err != nil {
 		return err
@@ -458,14 +459,14 @@ func (b *bench) idle(ctx context.Context) error {
 	}
 
 	// The leader loads the new catalog in the background; let it settle before measuring.
-	sleep(ctx, b.opts.settle)
+	wait.Sleep(ctx, b.opts.settle)
 	say("cost: idle window of %s", b.opts.idle)
 	first, err := readProc(s.Pid())
 	if err != nil {
 		return err
 	}
 	startAt := time.Now()
-	sleep(ctx, b.opts.idle)
+	wait.Sleep(ctx, b.opts.idle)
 	last, err := readProc(s.Pid())
 	if err != nil {
 		return err
@@ -490,11 +491,3 @@ func mustClient(s *serverProc) *api.Client {
 }
 
 func mib(b int64) float64 { return round(float64(b)/(1<<20), 1) }
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
-}

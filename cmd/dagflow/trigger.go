@@ -10,7 +10,7 @@ import (
 
 	"github.com/dagflow/dagflow/api"
 	"github.com/dagflow/dagflow/hcl/spec"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 )
 
 // TriggerCommand asks the leader to start a manual run.
@@ -89,7 +89,7 @@ func (c *TriggerCommand) Run(args []string) int {
 	}
 	// The run ID is chosen here, so that a request left queued can still say which run it
 	// will create.
-	runID := scheduler.RunID(scheduler.RunManual, time.Now())
+	runID := rules.RunID(rules.RunManual, time.Now())
 	res, err := client.DAGs().Trigger(ctx, dag.Name, &api.TriggerRequest{Params: given, RunID: runID})
 	if err != nil {
 		return c.fail(err)

@@ -1,4 +1,4 @@
-package scheduler
+package rules
 
 // State is the state of one task instance in one run, with Airflow's names and meanings. The
 // scheduler moves an instance along

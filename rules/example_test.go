@@ -1,19 +1,19 @@
-package scheduler_test
+package rules_test
 
 import (
 	"fmt"
 	"time"
 
 	"github.com/dagflow/dagflow/hcl/spec"
-	"github.com/dagflow/dagflow/scheduler"
+	"github.com/dagflow/dagflow/rules"
 )
 
 func ExampleDecide() {
 	// A cleanup task after two loads, one of which failed while the other still runs.
-	upstream := []scheduler.State{scheduler.Failed, scheduler.Running}
+	upstream := []rules.State{rules.Failed, rules.Running}
 
 	for _, rule := range []string{"all_success", "all_done", "one_failed", "none_skipped"} {
-		fmt.Printf("%-13s %v\n", rule, scheduler.Decide(rule, upstream))
+		fmt.Printf("%-13s %v\n", rule, rules.Decide(rule, upstream))
 	}
 	// Output:
 	// all_success   upstream_fail
@@ -29,8 +29,8 @@ func ExampleRetryDelay() {
 		RetryExponentialBackoff: true,
 		MaxRetryDelay:           spec.Duration(5 * time.Minute),
 	}
-	for try := 1; scheduler.CanRetry(t, try); try++ {
-		fmt.Printf("try %d failed: try %d in %v\n", try, try+1, scheduler.RetryDelay(t, try+1))
+	for try := 1; rules.CanRetry(t, try); try++ {
+		fmt.Printf("try %d failed: try %d in %v\n", try, try+1, rules.RetryDelay(t, try+1))
 	}
 	// Output:
 	// try 1 failed: try 2 in 30s
@@ -44,20 +44,20 @@ func ExampleRetryDelay() {
 func ExampleRunID() {
 	berlin, _ := time.LoadLocation("Europe/Berlin")
 	logical := time.Date(2026, 11, 22, 3, 0, 0, 0, berlin)
-	fmt.Println(scheduler.RunID(scheduler.RunScheduled, logical))
+	fmt.Println(rules.RunID(rules.RunScheduled, logical))
 
 	trigger := time.Date(2026, 11, 22, 9, 13, 27, 481_000_000, time.UTC)
-	fmt.Println(scheduler.RunID(scheduler.RunManual, trigger))
+	fmt.Println(rules.RunID(rules.RunManual, trigger))
 	// Output:
 	// scheduled__2026-11-22T02:00:00Z
 	// manual__2026-11-22T09:13:27.481Z
 }
 
 func ExampleParseRunID() {
-	typ, logical, err := scheduler.ParseRunID("backfill__2026-11-20T02:00:00Z")
+	typ, logical, err := rules.ParseRunID("backfill__2026-11-20T02:00:00Z")
 	fmt.Println(typ, logical, err)
 
-	_, _, err = scheduler.ParseRunID("scheduled__2026-11-22T02:00:00+00:00")
+	_, _, err = rules.ParseRunID("scheduled__2026-11-22T02:00:00+00:00")
 	fmt.Println(err)
 	// Output:
 	// backfill 2026-11-20 02:00:00 +0000 UTC <nil>
