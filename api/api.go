@@ -79,8 +79,27 @@ func (c *Client) Address() string { return c.base.String() }
 // QueryMeta is what the server says about a read beyond its result.
 type QueryMeta struct {
 	NextToken string        // where the next page starts; empty on the last page
+	LastIndex uint64        // X-Dagflow-Index of a list: pass it as Wait.Index to long-poll
 	Role      string        // "active" or "standby": the instance that answered
 	Duration  time.Duration // how long the request took
+}
+
+// Wait makes a list a long-poll, as Consul's blocking queries: with Index set to the
+// QueryMeta.LastIndex of an earlier answer, the server answers once the list changed after it,
+// or after Time (zero: the server's default, a minute). The Client's HTTP timeout (2 minutes by
+// default) must be longer than Time.
+type Wait struct {
+	Index uint64
+	Time  time.Duration
+}
+
+func (w Wait) set(q url.Values) {
+	if w.Index > 0 {
+		q.Set("index", strconv.FormatUint(w.Index, 10))
+	}
+	if w.Time > 0 {
+		q.Set("wait", w.Time.String())
+	}
 }
 
 // Error is an error the server answered with.
@@ -177,6 +196,7 @@ func (c *Client) call(ctx context.Context, method, path string, q url.Values, in
 	}
 	defer resp.Body.Close()
 	qm := &QueryMeta{NextToken: resp.Header.Get("X-Dagflow-Next-Token"), Role: resp.Header.Get("X-Dagflow-Role"), Duration: time.Since(start)}
+	qm.LastIndex, _ = strconv.ParseUint(resp.Header.Get("X-Dagflow-Index"), 10, 64)
 	if out != nil {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 			return nil, fmt.Errorf("decode answer to %s %s: %w", method, path, err)

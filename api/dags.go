@@ -39,6 +39,21 @@ type DAG struct {
 	Edges          []Edge    `json:"edges"`
 	Versions       []Version `json:"versions"` // newest first
 	Source         string    `json:"source"`   // the dag block of this version as written
+
+	// ScheduleOn is the assets condition the DAG is scheduled on ({"asset": NAME}, {"all":
+	// [...]} or {"any": [...]}), and WaitsFor where each of its assets stands; both absent for
+	// a DAG not scheduled on assets.
+	ScheduleOn json.RawMessage `json:"schedule_on,omitempty"`
+	WaitsFor   []AssetWait     `json:"waits_for,omitempty"`
+}
+
+// AssetWait is where one asset of a DAG's schedule_on stands: Updated when an event arrived
+// since the DAG's last asset-triggered run (Latest past Consumed).
+type AssetWait struct {
+	Asset    string `json:"asset"`
+	Consumed uint64 `json:"consumed"` // the last event's sequence a run of the DAG consumed; 0: none
+	Latest   uint64 `json:"latest"`   // the asset's latest event's sequence; 0: none yet
+	Updated  bool   `json:"updated"`
 }
 
 // Param is a parameter a manual run takes.
@@ -53,6 +68,7 @@ type Param struct {
 // Task is one task of a DAG version.
 type Task struct {
 	Name        string   `json:"name"`
+	Group       string   `json:"group,omitempty"` // the group block it is in; Name is then "GROUP.TASK"
 	DependsOn   []string `json:"depends_on"`
 	TriggerRule string   `json:"trigger_rule"`
 	Queue       string   `json:"queue"`
@@ -103,10 +119,27 @@ type DAGs struct{ c *Client }
 func (c *Client) DAGs() *DAGs { return &DAGs{c} }
 
 // List returns the applied DAGs, sorted by name.
-func (d *DAGs) List(ctx context.Context) ([]DAGListStub, *QueryMeta, error) {
+func (d *DAGs) List(ctx context.Context, o *DAGListOptions) ([]DAGListStub, *QueryMeta, error) {
+	q := url.Values{}
+	if o != nil {
+		if o.PerPage > 0 {
+			q.Set("per_page", itoa(o.PerPage))
+		}
+		if o.NextToken != "" {
+			q.Set("next_token", o.NextToken)
+		}
+		o.Wait.set(q)
+	}
 	var out []DAGListStub
-	qm, err := d.c.call(ctx, "GET", "/v1/dags", nil, nil, &out)
+	qm, err := d.c.call(ctx, "GET", "/v1/dags", q, nil, &out)
 	return out, qm, err
+}
+
+// DAGListOptions picks a page of the DAG list, and long-polls it.
+type DAGListOptions struct {
+	PerPage   int    // zero: every DAG in one answer
+	NextToken string // QueryMeta.NextToken of the previous page
+	Wait      Wait
 }
 
 // Info returns DAG name; version picks an older applied version ("" is the current one).

@@ -24,6 +24,9 @@ type RunStub struct {
 	EndedAt           time.Time      `json:"ended_at,omitzero"`
 	TaskStates        map[string]int `json:"task_states"` // how many task instances are in each state
 	Source            string         `json:"source"`      // RunSourceConsul or RunSourceHistory
+
+	// DeadlineMissedAt is when the run was found past its DAG's deadline; zero: not (yet).
+	DeadlineMissedAt time.Time `json:"deadline_missed_at,omitzero"`
 }
 
 // Run sources: where a run was read from.
@@ -55,6 +58,11 @@ type TaskInstance struct {
 	Parent string `json:"parent,omitempty"`
 	// Why the task instance ended without a try: a mapped task with nothing to map over.
 	Message string `json:"message,omitempty"`
+	// Why a task instance ready to run (state scheduled) has no try yet: its queue at
+	// max_running, or its DAG at max_active_tasks.
+	Waiting string `json:"waiting,omitempty"`
+	// When the task instance was found past its task's deadline; zero: not (yet).
+	DeadlineMissedAt time.Time `json:"deadline_missed_at,omitzero"`
 }
 
 // Try is one attempt of a task instance: one Nomad batch job.
@@ -73,6 +81,11 @@ type Try struct {
 	NomadJobURL   string    `json:"nomad_job_url,omitempty"`   // the job in the Nomad UI, when known
 	NomadAllocURL string    `json:"nomad_alloc_url,omitempty"` // the allocation in the Nomad UI
 
+	// Pending is why Nomad has not placed the queued try's job, from its blocked evaluation:
+	// "resources exhausted: memory on 1 node", "constraint ${meta.queues} = gpu filtered 3
+	// nodes", ...; empty once it is placed.
+	Pending string `json:"pending,omitempty"`
+
 	// Outputs is the JSON object the try published through DAGFLOW_OUTPUT, when it succeeded.
 	// Anyone who may view the run may read it: outputs are not for secrets.
 	Outputs json.RawMessage `json:"outputs,omitempty"`
@@ -85,6 +98,7 @@ type RunListOptions struct {
 	RunID     string // only runs with this ID (one per DAG at most)
 	PerPage   int    // zero: the server's default page size
 	NextToken string // QueryMeta.NextToken of the previous page
+	Wait      Wait
 }
 
 // ClearRequest asks for a task instance to run again.
@@ -140,6 +154,7 @@ func (r *Runs) List(ctx context.Context, o *RunListOptions) ([]RunStub, *QueryMe
 		if o.PerPage > 0 {
 			q.Set("per_page", itoa(o.PerPage))
 		}
+		o.Wait.set(q)
 	}
 	var out []RunStub
 	qm, err := r.c.call(ctx, "GET", "/v1/runs", q, nil, &out)

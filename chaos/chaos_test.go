@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dagflow/dagflow/internal/netns"
 	"github.com/dagflow/dagflow/internal/serverproc"
 )
 
@@ -46,6 +47,8 @@ func TestChaos(t *testing.T) {
 		t.Fatalf("start consul and nomad: %v", err)
 	}
 	t.Cleanup(func() { stack.Close() })
+	// The partition scenario's namespace and links go, however the scenario ended.
+	t.Cleanup(netns.RemoveAll)
 
 	report := &Report{Mode: p.Mode, StartedAt: time.Now().UTC()}
 	if *keepDir != "" {

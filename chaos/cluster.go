@@ -16,6 +16,7 @@ import (
 	"github.com/dagflow/dagflow/hcl/spec"
 	"github.com/dagflow/dagflow/internal/devstack"
 	"github.com/dagflow/dagflow/internal/serverproc"
+	"github.com/dagflow/dagflow/internal/wait"
 	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
 )
@@ -31,8 +32,13 @@ type Stack struct {
 	Binary   string // the dagflow binary the servers run
 	Dir      string // where logs, configurations and ledgers go
 
+	// Agents is the multi-server cluster the cluster scenarios run on (see AgentsStack); nil
+	// on the single-agent Stack, and until the first cluster scenario starts it.
+	Agents *devstack.Cluster
+
 	consul *consulapi.Client
 	logs   []*os.File
+	multi  *Stack // the Stack on Agents, once started
 }
 
 // nomadGCMaxAllocs is the Nomad client's gc_max_allocs: more than the allocations of every try
@@ -96,12 +102,27 @@ func (s *Stack) StartPostgres(ctx context.Context, db string) (string, error) {
 
 // Close stops the agents. It is safe to call twice.
 func (s *Stack) Close() error {
-	err := errors.Join(s.Postgres.Stop(), s.Nomad.Stop(), s.Consul.Stop())
-	for _, f := range s.logs {
-		f.Close()
+	if s.Agents != nil {
+		// A Stack on a cluster: its Consul and Nomad are the cluster's members.
+		err := s.Agents.Stop()
+		closeLogs(s.logs)
+		s.logs = nil
+		return err
 	}
+	var err error
+	if s.multi != nil {
+		err = s.multi.Close()
+	}
+	err = errors.Join(err, s.Postgres.Stop(), s.Nomad.Stop(), s.Consul.Stop())
+	closeLogs(s.logs)
 	s.logs = nil
 	return err
+}
+
+func closeLogs(logs []*os.File) {
+	for _, f := range logs {
+		f.Close()
+	}
 }
 
 // Cluster is one dagflow installation on the stack, for one scenario: its own KV prefix, job
@@ -123,8 +144,9 @@ type Cluster struct {
 
 // NewCluster starts n servers of a new installation named name, with config (HCL) added to
 // their configuration files, waits until one leads, bootstraps its ACL and applies dag,
-// recording starts in a new ledger.
-func (s *Stack) NewCluster(ctx context.Context, name string, n int, config string, dag DAG) (*Cluster, error) {
+// recording starts in a new ledger. adjust, when not nil, adjusts the options of the i-th
+// server (from 0) before it starts.
+func (s *Stack) NewCluster(ctx context.Context, name string, n int, config string, dag DAG, adjust func(i int, o *serverproc.Options)) (*Cluster, error) {
 	dir := filepath.Join(s.Dir, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -144,8 +166,12 @@ func (s *Stack) NewCluster(ctx context.Context, name string, n int, config strin
 		Config:      config,
 		Dir:         dir,
 	}
-	for range n {
-		srv, err := serverproc.Start(ctx, opts)
+	for i := range n {
+		o := opts
+		if adjust != nil {
+			adjust(i, &o)
+		}
+		srv, err := serverproc.Start(ctx, o)
 		if err != nil {
 			c.Close()
 			return nil, err
@@ -308,6 +334,22 @@ func (c *Cluster) Run(ctx context.Context, id string) (*api.Run, error) {
 		return err
 	})
 	return out, err
+}
+
+// WaitRun reads run id every 10 ms until ok accepts it, which it returns, or until timeout
+// passed; the error then says the run is not what, with the last read's error.
+func (c *Cluster) WaitRun(ctx context.Context, id string, timeout time.Duration, what string, ok func(*api.Run) bool) (*api.Run, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		r, err := c.Run(ctx, id)
+		if err == nil && ok(r) {
+			return r, nil
+		}
+		if !wait.Sleep(ctx, 10*time.Millisecond) {
+			return nil, fmt.Errorf("run %s: %s: %v", id, what, err)
+		}
+	}
 }
 
 // Progress reads the runs ids and returns how many tries of them have ended, and whether every

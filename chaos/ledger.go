@@ -109,6 +109,10 @@ type DAG struct {
 	// Mapped makes it another DAG: a task that publishes Lanes items, and a task mapped over
 	// them (Depth is 1). See mappedSource.
 	Mapped bool
+
+	// Callbacks, when set, makes it another DAG: tasks that fail their first try, with
+	// callbacks calling this URL. See callbacksSource.
+	Callbacks string
 }
 
 // Tasks returns the number of task instances of a run.
@@ -122,6 +126,9 @@ func (d DAG) Tasks() int { return d.Lanes * d.Depth }
 func (d DAG) Source(l *Ledger) string {
 	if d.Mapped {
 		return d.mappedSource(l)
+	}
+	if d.Callbacks != "" {
+		return d.callbacksSource(l)
 	}
 	keys := make([]string, d.Lanes)
 	for i := range keys {

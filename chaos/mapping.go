@@ -83,18 +83,9 @@ func killWhileExpanding(ctx context.Context, c *Cluster, _ int) (time.Duration, 
 	if err != nil {
 		return 0, "", err
 	}
-	wctx, cancel := context.WithTimeout(ctx, expandTimeout)
-	defer cancel()
-	var r *api.Run
-	for {
-		r, err = c.Run(wctx, id)
-		if err == nil && len(taskOf(r, mappedTask).MapKeys) > 0 {
-			break
-		}
-		if wctx.Err() != nil {
-			return 0, "", fmt.Errorf("run %s: not expanded: %v", id, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	r, err := c.WaitRun(ctx, id, expandTimeout, "not expanded", func(r *api.Run) bool { return len(taskOf(r, mappedTask).MapKeys) > 0 })
+	if err != nil {
+		return 0, "", err
 	}
 	at := time.Now()
 	if err := a.Kill(); err != nil {

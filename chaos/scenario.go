@@ -55,6 +55,15 @@ type Scenario struct {
 	// checked with the others.
 	Inject func(ctx context.Context, c *Cluster, n int) (recovery time.Duration, note string, err error)
 
+	// Cluster runs the scenario on the multi-server cluster (Stack.AgentsStack) instead of
+	// the single Consul and Nomad agent.
+	Cluster bool
+
+	// Prepare, when set, runs before the installation starts, on the stack it runs on: it
+	// returns what adjusts the options of the installation's i-th server (from 0) before it
+	// starts, and what undoes the preparation once the servers are gone.
+	Prepare func(ctx context.Context, s *Stack) (adjust func(i int, o *serverproc.Options), undo func(), err error)
+
 	// Verify, when set, checks what else the scenario promises once every run is finished,
 	// given the runs as dagflow answered them, and returns notes and problems.
 	Verify func(ctx context.Context, c *Cluster, runs map[string]*api.Run, p Params) (notes, problems []string)
@@ -66,7 +75,7 @@ const recoverTimeout = 2 * time.Minute
 
 // Scenarios returns every scenario, in the order they run.
 func Scenarios() []Scenario {
-	return []Scenario{
+	return append([]Scenario{
 		{
 			Name:   "kill",
 			Title:  "kill -9 the active server, restart it (every other time at once, on the same address)",
@@ -106,6 +115,7 @@ func Scenarios() []Scenario {
 			Inject: killWhileExpanding,
 			Verify: verifyMapping,
 		},
+		callbacksScenario(),
 		{
 			Name:   "consul-restart",
 			Title:  "restart the Consul agent (a durable server: its state survives)",
@@ -139,7 +149,7 @@ func Scenarios() []Scenario {
 				return restartAgent(ctx, c, "nomad", c.Stack.Nomad.Restart)
 			},
 		},
-	}
+	}, clusterScenarios()...)
 }
 
 // waitActive waits up to recoverTimeout for exactly one of servers to lead.
@@ -243,17 +253,8 @@ func pauseWhileSubmitting(ctx context.Context, c *Cluster, _ int) (time.Duration
 	if err != nil {
 		return 0, "", err
 	}
-	wctx, cancel := context.WithTimeout(ctx, recoverTimeout)
-	defer cancel()
-	for {
-		r, err := c.Run(wctx, id)
-		if err == nil && r.TaskStates["queued"] > 0 {
-			break
-		}
-		if wctx.Err() != nil {
-			return 0, "", fmt.Errorf("run %s: no try queued: %v", id, err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if _, err := c.WaitRun(ctx, id, recoverTimeout, "no try queued", func(r *api.Run) bool { return r.TaskStates["queued"] > 0 }); err != nil {
+		return 0, "", err
 	}
 	others := c.Others(a)
 	offsets := make([]int64, len(others))
@@ -359,6 +360,13 @@ func Run(ctx context.Context, stack *Stack, sc Scenario, p Params, logf Logf) *R
 		res.Duration = Duration(time.Since(start))
 		res.Pass = len(res.Problems) == 0
 	}()
+	if sc.Cluster {
+		var err error
+		if stack, err = stack.AgentsStack(ctx); err != nil {
+			res.Problems = append(res.Problems, fmt.Sprintf("start the multi-server cluster: %v", err))
+			return res
+		}
+	}
 	dag := DAG{Name: "chaos", Lanes: p.Lanes, Depth: 4, Sleep: p.Sleep}
 	if sc.DAG != nil {
 		dag = sc.DAG(p)
@@ -371,7 +379,17 @@ func Run(ctx context.Context, stack *Stack, sc Scenario, p Params, logf Logf) *R
 			return res
 		}
 	}
-	c, err := stack.NewCluster(ctx, sc.Name, p.Servers, config, dag)
+	var adjust func(int, *serverproc.Options)
+	if sc.Prepare != nil {
+		var undo func()
+		var err error
+		if adjust, undo, err = sc.Prepare(ctx, stack); err != nil {
+			res.Problems = append(res.Problems, fmt.Sprintf("prepare the installation: %v", err))
+			return res
+		}
+		defer undo() // after c.Close below: the servers are gone first
+	}
+	c, err := stack.NewCluster(ctx, sc.Name, p.Servers, config, dag, adjust)
 	if err != nil {
 		res.Problems = append(res.Problems, fmt.Sprintf("start the installation: %v", err))
 		return res

@@ -6,8 +6,10 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/dagflow/dagflow/engine"
@@ -42,6 +45,15 @@ const (
 	// DefaultDeregisterAfter removes an instance that stayed critical this long from Consul,
 	// so crashed instances do not pile up in the catalog.
 	DefaultDeregisterAfter = time.Minute
+	// DefaultMemoryLimitPercent is the share of its Nomad task's memory (NOMAD_MEMORY_LIMIT)
+	// a server takes as its soft memory limit when none is configured: the rest is for what
+	// the Go runtime does not count (the binary's mapped code, the kernel's share), so the
+	// garbage collector works harder before the task reaches the limit Nomad enforces.
+	DefaultMemoryLimitPercent = 90
+	// MinMemoryLimit is the smallest memory_limit accepted: below it a server with a few
+	// hundred DAGs spends its time collecting garbage, and a limit without a unit ("300",
+	// bytes) is the likelier mistake.
+	MinMemoryLimit = 64 << 20
 )
 
 // Server is the configuration of one dagflow server.
@@ -59,6 +71,13 @@ type Server struct {
 	Retention   Retention
 	ACL         ACL
 	History     History
+
+	// MemoryLimit is the Go runtime's soft memory limit in bytes (runtime/debug.SetMemoryLimit):
+	// past it the garbage collector runs more often and returns memory to the system sooner.
+	// 0 leaves the runtime's own (GOMEMLIMIT, else none); math.MaxInt64 is no limit ("off").
+	// MemoryLimitFrom says where it came from: "memory_limit", "NOMAD_MEMORY_LIMIT" or "".
+	MemoryLimit     int64
+	MemoryLimitFrom string
 }
 
 // History says where long-term history goes (package history). An empty URL turns it off: the
@@ -121,6 +140,7 @@ type file struct {
 	ServiceName *string        `hcl:"service_name"`
 	LogLevel    *string        `hcl:"log_level"`
 	LogJSON     *bool          `hcl:"log_json"`
+	MemoryLimit *string        `hcl:"memory_limit"`
 	Consul      *fileConsul    `hcl:"consul,block"`
 	Nomad       *fileNomad     `hcl:"nomad,block"`
 	Leader      *fileLeader    `hcl:"leader,block"`
@@ -166,9 +186,12 @@ type fileLeader struct {
 
 // Default returns the configuration of a server with no file: defaults, then the environment
 // (DAGFLOW_LISTEN, DAGFLOW_KV_PREFIX, DAGFLOW_JOB_PREFIX, DAGFLOW_HISTORY_URL; the Consul and
-// Nomad variables are read by their clients).
+// Nomad variables are read by their clients). Under Nomad, without GOMEMLIMIT, the memory
+// limit is DefaultMemoryLimitPercent of the task's memory (NOMAD_MEMORY_LIMIT, in MB).
 func Default() *Server {
+	limit, from := nomadMemoryLimit()
 	return &Server{
+		MemoryLimit: limit, MemoryLimitFrom: from,
 		Listen:      envOr("DAGFLOW_LISTEN", DefaultListen),
 		KVPrefix:    envOr("DAGFLOW_KV_PREFIX", state.DefaultPrefix),
 		JobPrefix:   envOr("DAGFLOW_JOB_PREFIX", nomadexec.DefaultPrefix),
@@ -191,6 +214,53 @@ func Default() *Server {
 	}
 }
 
+// nomadMemoryLimit is the default memory limit of a server run as a Nomad task: a share of
+// the task's memory, unless GOMEMLIMIT sets the runtime's own.
+func nomadMemoryLimit() (int64, string) {
+	mb, err := strconv.ParseInt(os.Getenv("NOMAD_MEMORY_LIMIT"), 10, 64)
+	if os.Getenv("GOMEMLIMIT") != "" || err != nil || mb <= 0 {
+		return 0, ""
+	}
+	return (mb << 20) * DefaultMemoryLimitPercent / 100, "NOMAD_MEMORY_LIMIT"
+}
+
+// ParseSize reads a memory size as GOMEMLIMIT writes it: a whole number with one of the
+// units B, KiB, MiB, GiB or TiB ("450MiB"), or "off" for no limit (math.MaxInt64).
+func ParseSize(s string) (int64, error) {
+	if s == "off" {
+		return math.MaxInt64, nil
+	}
+	units := []struct {
+		suffix string
+		shift  uint
+	}{{"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"TiB", 40}, {"B", 0}}
+	for _, u := range units {
+		num, ok := strings.CutSuffix(s, u.suffix)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(num, 10, 64)
+		if err != nil || n < 0 || n > math.MaxInt64>>u.shift {
+			break
+		}
+		return n << u.shift, nil
+	}
+	return 0, fmt.Errorf("%q is not a size such as \"450MiB\" or \"1GiB\" (units B, KiB, MiB, GiB, TiB) or \"off\"", s)
+}
+
+// formatSize writes n bytes in the largest unit ParseSize reads that divides it.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		shift  uint
+	}{{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}} {
+		if n != 0 && n%(1<<u.shift) == 0 {
+			return strconv.FormatInt(n>>u.shift, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}
+
 // Load reads the file at path over Default. Every problem is reported, with its position; the
 // files map is for printing the diagnostics with their source lines.
 func Load(path string) (*Server, map[string]*hcl.File, hcl.Diagnostics) {
@@ -207,6 +277,7 @@ func Load(path string) (*Server, map[string]*hcl.File, hcl.Diagnostics) {
 	c := Default()
 	c.apply(&raw)
 	diags = append(diags, c.durations(&raw, f.Body)...)
+	diags = append(diags, c.memoryLimit(&raw, f.Body)...)
 	diags = append(diags, c.validate(f.Body.MissingItemRange())...)
 	return c, p.Files(), diags
 }
@@ -280,6 +351,30 @@ func (c *Server) durations(f *file, body hcl.Body) hcl.Diagnostics {
 		parse("retention.purge_after", r.PurgeAfter, &c.Retention.PurgeAfter)
 	}
 	return diags
+}
+
+// memoryLimit parses memory_limit, reporting a bad one at its line.
+func (c *Server) memoryLimit(f *file, body hcl.Body) hcl.Diagnostics {
+	if f.MemoryLimit == nil {
+		return nil
+	}
+	rng := body.MissingItemRange()
+	if b, ok := body.(*hclsyntax.Body); ok && b.Attributes["memory_limit"] != nil {
+		rng = b.Attributes["memory_limit"].Expr.Range()
+	}
+	n, err := ParseSize(*f.MemoryLimit)
+	if err == nil && n < MinMemoryLimit {
+		err = fmt.Errorf("%q is below the least accepted, %s", *f.MemoryLimit, formatSize(MinMemoryLimit))
+	}
+	if err != nil {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "Invalid memory limit",
+			Detail:  fmt.Sprintf("memory_limit: %v.", err),
+			Subject: rng.Ptr(),
+		}}
+	}
+	c.MemoryLimit, c.MemoryLimitFrom = n, "memory_limit"
+	return nil
 }
 
 // validate checks what no later step would catch with a clear message.

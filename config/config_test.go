@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/hcl/v2"
 
 	"github.com/dagflow/dagflow/config"
 	"github.com/dagflow/dagflow/state"
@@ -25,12 +27,14 @@ func write(t *testing.T, src string) string {
 func TestLoad(t *testing.T) {
 	t.Setenv("DAGFLOW_KV_PREFIX", "from-env/")
 	t.Setenv("DAGFLOW_LISTEN", "")
+	t.Setenv("NOMAD_MEMORY_LIMIT", "1024")
 	c, _, diags := config.Load(write(t, `
-listen     = "0.0.0.0:9090"
-advertise  = "10.0.0.5:9090"
-job_prefix = "etl-"
-log_level  = "debug"
-log_json   = true
+listen       = "0.0.0.0:9090"
+advertise    = "10.0.0.5:9090"
+job_prefix   = "etl-"
+log_level    = "debug"
+log_json     = true
+memory_limit = "450MiB"
 
 consul {
   address = "127.0.0.1:8501"
@@ -71,12 +75,13 @@ history {
 		Listen: "0.0.0.0:9090", Advertise: "10.0.0.5:9090",
 		KVPrefix: "from-env/", JobPrefix: "etl-", ServiceName: "dagflow",
 		LogLevel: "debug", LogJSON: true,
-		Consul:    config.Consul{Address: "127.0.0.1:8501", Token: "secret"},
-		Nomad:     config.Nomad{Address: "http://127.0.0.1:4647", Namespace: "etl", UIAddress: "https://nomad.example.com/ui"},
-		ACL:       config.ACL{AnonymousRole: "viewer"},
-		Leader:    config.Leader{CheckInterval: 2 * time.Second, CheckTimeout: time.Second, DeregisterAfter: config.DefaultDeregisterAfter, LockDelay: 500 * time.Millisecond},
-		Retention: config.Retention{KeepRuns: 7, PurgeAfter: time.Hour, LogTail: 1024},
-		History:   config.History{URL: "postgres://dagflow:pw@db.example.com:5432/dagflow", MaxLogBytes: 4096},
+		Consul:      config.Consul{Address: "127.0.0.1:8501", Token: "secret"},
+		Nomad:       config.Nomad{Address: "http://127.0.0.1:4647", Namespace: "etl", UIAddress: "https://nomad.example.com/ui"},
+		ACL:         config.ACL{AnonymousRole: "viewer"},
+		Leader:      config.Leader{CheckInterval: 2 * time.Second, CheckTimeout: time.Second, DeregisterAfter: config.DefaultDeregisterAfter, LockDelay: 500 * time.Millisecond},
+		Retention:   config.Retention{KeepRuns: 7, PurgeAfter: time.Hour, LogTail: 1024},
+		History:     config.History{URL: "postgres://dagflow:pw@db.example.com:5432/dagflow", MaxLogBytes: 4096},
+		MemoryLimit: 450 << 20, MemoryLimitFrom: "memory_limit",
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("Load (-want +got):\n%s", diff)
@@ -105,6 +110,12 @@ func TestLoadErrors(t *testing.T) {
 		{name: "bad anonymous role", src: "acl {\n  anonymous_role = \"root\"\n}", want: `acl.anonymous_role "root" is not a role`},
 		{name: "bad history url", src: "history {\n  url = \"postgres://u:hunter2@db:port/x\"\n}", want: "history.url: cannot parse"},
 		{name: "history log limit", src: "history {\n  max_log_bytes = 0\n}", want: "history.max_log_bytes (0) must be from 1 to"},
+		{name: "memory limit without unit", src: `memory_limit = "300"`, want: `memory_limit: "300" is not a size such as "450MiB"`},
+		{name: "memory limit in MB", src: `memory_limit = "300MB"`, want: `memory_limit: "300MB" is not a size`},
+		{name: "memory limit negative", src: `memory_limit = "-1GiB"`, want: `memory_limit: "-1GiB" is not a size`},
+		{name: "memory limit too large", src: `memory_limit = "99999999999TiB"`, want: `memory_limit: "99999999999TiB" is not a size`},
+		{name: "memory limit too small", src: `memory_limit = "1MiB"`, want: `memory_limit: "1MiB" is below the least accepted, 64MiB`},
+		{name: "memory limit not a string", src: `memory_limit = 300`, want: `memory_limit: "300" is not a size`},
 		{name: "log tail too big", src: "retention {\n  log_tail_bytes = 10000000\n}", want: "retention.log_tail_bytes (10000000) must be from 1 to"},
 	}
 	for _, tt := range tests {
@@ -126,6 +137,56 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, _, diags := config.Load(filepath.Join(t.TempDir(), "missing.hcl")); !diags.HasErrors() {
 		t.Error("a missing file loaded")
+	}
+}
+
+// TestMemoryLimit: where a server's soft memory limit comes from: the file, else GOMEMLIMIT
+// (left to the runtime), else a share of its Nomad task's memory.
+func TestMemoryLimit(t *testing.T) {
+	tests := map[string]struct {
+		file, nomad, gomemlimit string
+		want                    int64
+		from                    string
+	}{
+		"none":                      {},
+		"nomad task":                {nomad: "512", want: 512 << 20 * config.DefaultMemoryLimitPercent / 100, from: "NOMAD_MEMORY_LIMIT"},
+		"nomad task, GOMEMLIMIT":    {nomad: "512", gomemlimit: "300MiB"},
+		"nomad task, bad variable":  {nomad: "lots"},
+		"file":                      {file: `memory_limit = "1GiB"`, want: 1 << 30, from: "memory_limit"},
+		"file over nomad":           {file: `memory_limit = "200MiB"`, nomad: "512", want: 200 << 20, from: "memory_limit"},
+		"file over GOMEMLIMIT":      {file: `memory_limit = "200MiB"`, gomemlimit: "1GiB", want: 200 << 20, from: "memory_limit"},
+		"file turns the limit off":  {file: `memory_limit = "off"`, nomad: "512", want: math.MaxInt64, from: "memory_limit"},
+		"bytes":                     {file: `memory_limit = "104857600B"`, want: 100 << 20, from: "memory_limit"},
+		"KiB":                       {file: `memory_limit = "102400KiB"`, want: 100 << 20, from: "memory_limit"},
+		"file without memory_limit": {file: `log_level = "warn"`, nomad: "256", want: 256 << 20 * config.DefaultMemoryLimitPercent / 100, from: "NOMAD_MEMORY_LIMIT"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("NOMAD_MEMORY_LIMIT", tt.nomad)
+			t.Setenv("GOMEMLIMIT", tt.gomemlimit)
+			c := config.Default()
+			if tt.file != "" {
+				var diags hcl.Diagnostics
+				if c, _, diags = config.Load(write(t, tt.file)); diags.HasErrors() {
+					t.Fatal(diags.Error())
+				}
+			}
+			if c.MemoryLimit != tt.want || c.MemoryLimitFrom != tt.from {
+				t.Errorf("memory limit %d from %q, want %d from %q", c.MemoryLimit, c.MemoryLimitFrom, tt.want, tt.from)
+			}
+		})
+	}
+}
+
+// TestMemoryLimitError: a bad memory_limit is reported at its line.
+func TestMemoryLimitError(t *testing.T) {
+	_, _, diags := config.Load(write(t, "log_level = \"info\"\nmemory_limit = \"lots\"\n"))
+	if !diags.HasErrors() {
+		t.Fatal("no error")
+	}
+	d := diags[0]
+	if d.Summary != "Invalid memory limit" || d.Subject == nil || d.Subject.Start.Line != 2 {
+		t.Errorf("diagnostic %q at %v, want \"Invalid memory limit\" on line 2", d.Summary, d.Subject)
 	}
 }
 

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/dagflow/dagflow/internal/wait"
 	"strings"
 	"sync"
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/dagflow/dagflow/internal/wait"
 )
 
 // Leadership is the lock held by this instance, from Lock.Acquire until it is lost or released.

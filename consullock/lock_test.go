@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/dagflow/dagflow/internal/wait"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -18,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/dagflow/dagflow/internal/devstack"
+	"github.com/dagflow/dagflow/internal/wait"
 )
 
 // generous bounds every wait for something that normally takes a second or two: machines are

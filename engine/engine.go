@@ -21,18 +21,19 @@
 // # Concurrency and failure
 //
 // Run owns all its state in one goroutine; Nomad calls and blocking Consul reads happen in
-// helpers that report back to it. It returns when its context ends or the leadership is lost,
-// and returns an error, after which the caller should give the leadership up and contend again,
+// helpers that report back to it. It returns when its context ends or the leadership is lost
+// (either ends the calls in flight at once, and Run returns once its helpers have), and
+// returns an error, after which the caller should give the leadership up and contend again,
 // when a write to Consul failed for another reason: the engine then no longer knows what Consul
 // holds, and a fresh Run starts over from it.
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/dagflow/dagflow/internal/wait"
 	"sync"
 	"time"
 
@@ -41,6 +42,7 @@ import (
 
 	"github.com/dagflow/dagflow/consullock"
 	"github.com/dagflow/dagflow/hcl/spec"
+	"github.com/dagflow/dagflow/internal/wait"
 	"github.com/dagflow/dagflow/nomadexec"
 	"github.com/dagflow/dagflow/schedule"
 	"github.com/dagflow/dagflow/state"
@@ -60,6 +62,15 @@ const (
 	// DefaultPurgeAfter is how long a finished try's Nomad job is kept before it is purged:
 	// long enough to look at it with `nomad job status` right after it failed.
 	DefaultPurgeAfter = 10 * time.Minute
+
+	// GuardKeep is how long the tombstone of a purged job is kept (see nomadexec/guard.go):
+	// a deposed leader's registration sent later than this after the purge would run the try
+	// again. A day is beyond any freeze a process survives with its connections intact, and
+	// keeps Nomad's state at one small variable per try of the last day.
+	GuardKeep = 24 * time.Hour
+
+	// guardSweepEvery is how often the leader deletes tombstones older than GuardKeep.
+	guardSweepEvery = time.Hour
 
 	// DefaultKeepRuns is how many finished runs per DAG stay in Consul: a few months of a
 	// daily DAG, while a DAG's records stay a few megabytes at most.
@@ -94,6 +105,12 @@ const (
 	// goes out (see engine.register). Far above what a Consul read takes, far below the
 	// default PurgeAfter.
 	maxFenceWait = 30 * time.Second
+
+	// blockedSecretGrace is how long a try's template may wait for a Nomad Variable before
+	// the try fails. Nomad's client reports a template waiting after 3 s, also when it is
+	// only slow to fetch (a busy client or server): ten times that tells a variable that
+	// cannot be read from one on its way, and is short beside a task's timeout.
+	blockedSecretGrace = 30 * time.Second
 
 	// callTimeout bounds one Nomad or Consul call made for the engine.
 	callTimeout = 30 * time.Second
@@ -131,6 +148,22 @@ type Config struct {
 	LogTail    int           // bytes of stdout, and of stderr, kept per try; 0: DefaultLogTail
 	PurgeAfter time.Duration // how long after a try ended its job is purged; 0: DefaultPurgeAfter
 	KeepRuns   int           // finished runs kept per DAG; 0: DefaultKeepRuns
+
+	// LockDelay is the lock-delay of the leadership's sessions (consullock.Config.LockDelay):
+	// a confirmation that the lock is held, asked at T, proves that no other instance can
+	// take it before T + LockDelay, so every job registration is written within LockDelay of
+	// one (see engine.register), and a leader cut off from Consul registers nothing once a
+	// successor may hold the lock. Zero: not known; registrations are bounded by PurgeAfter
+	// alone, which only keeps them from re-creating a purged job.
+	LockDelay time.Duration
+
+	// Callback deliveries (deliveries.go): calls of a webhook before its delivery fails, the
+	// wait after the first failed call, how long ended deliveries are kept, and the address
+	// of the dagflow UI that payloads link to ("": no link). Zero: the Default* values.
+	DeliveryAttempts int
+	DeliveryBackoff  time.Duration
+	DeliveryKeep     time.Duration
+	UIAddress        string
 }
 
 // ErrConfig is wrapped by errors about a Config Run cannot work with.
@@ -138,6 +171,10 @@ var ErrConfig = errors.New("invalid engine config")
 
 // Run does the leader's work until ctx ends (it returns nil) or the leadership is lost (it
 // returns the loss). See the package documentation.
+//
+// The loss ends every call in flight at once, as the end of ctx does: a leader cut off from
+// Consul learns of its loss while its writes wait for answers that do not come, and it must
+// not go on with its other work (Nomad calls, which do get through) until they time out.
 func Run(ctx context.Context, cfg Config, fence Fence) error {
 	if cfg.Store == nil || cfg.Executor == nil || fence == nil {
 		return fmt.Errorf("%w: store, executor and fence are required", ErrConfig)
@@ -154,10 +191,20 @@ func Run(ctx context.Context, cfg Config, fence Fence) error {
 	if cfg.KeepRuns == 0 {
 		cfg.KeepRuns = DefaultKeepRuns
 	}
+	cfg.DeliveryAttempts = cmp.Or(cfg.DeliveryAttempts, DefaultDeliveryAttempts)
+	cfg.DeliveryBackoff = cmp.Or(cfg.DeliveryBackoff, DefaultDeliveryBackoff)
+	cfg.DeliveryKeep = cmp.Or(cfg.DeliveryKeep, DefaultDeliveryKeep)
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-fence.Lost():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	e := &engine{
 		cfg:      cfg,
 		fence:    fence,
@@ -178,6 +225,8 @@ func Run(ctx context.Context, cfg Config, fence Fence) error {
 		events:   make(chan func() error, 256),
 		calls:    make(chan struct{}, nomadCalls),
 		logCalls: make(chan struct{}, logCalls),
+
+		sensorCalls: make(chan struct{}, sensorCalls),
 	}
 	defer func() {
 		cancel()
@@ -198,13 +247,14 @@ func Run(ctx context.Context, cfg Config, fence Fence) error {
 
 // engine is the state of one Run.
 type engine struct {
-	cfg   Config
-	fence Fence
-	store *state.Store
-	exec  *nomadexec.Executor
-	log   hclog.Logger
-	m     *Metrics
-	ctx   context.Context
+	cfg       Config
+	fence     Fence
+	lockCheck lockCheck // confirmations of the lock shared by job registrations
+	store     *state.Store
+	exec      *nomadexec.Executor
+	log       hclog.Logger
+	m         *Metrics
+	ctx       context.Context
 
 	catalog  *state.Catalog
 	paused   map[string]state.Pause
@@ -212,15 +262,22 @@ type engine struct {
 	queues   map[string]*spec.Queue // the applied queues
 	versions map[string]*spec.DAG   // every DAG version in use, by versionKey
 
-	runs     map[runKey]*run      // runs not finished
-	cursor   map[string]time.Time // per DAG: the end of the interval of its latest scheduled run
-	done     map[string][]doneRun // per DAG: finished runs, oldest first
-	overfull map[string]bool      // DAGs with finished runs beyond KeepRuns that history lacks
-	jobs     map[string]*jobRef   // job ID -> the try it runs, for tries queued or running
-	perQueue map[string]int       // tries in jobs per queue (see track)
-	perDAG   map[string]int       // tries in jobs per DAG
-	purges   []purge              // finished tries' jobs to purge, oldest first
-	handled  map[string]bool      // requests carried out in this Run
+	runs      map[runKey]*run      // runs not finished
+	cursor    map[string]time.Time // per DAG: the end of the interval of its latest scheduled run
+	done      map[string][]doneRun // per DAG: finished runs, oldest first
+	overfull  map[string]bool      // DAGs with finished runs beyond KeepRuns that history lacks
+	jobs      map[string]*jobRef   // job ID -> the try it runs, for tries queued or running
+	perQueue  map[string]int       // tries in jobs per queue (see track)
+	perDAG    map[string]int       // tries in jobs per DAG
+	purges    []purge              // finished tries' jobs to purge, oldest first
+	nextSweep time.Time            // when sweepGuards runs next
+	handled   map[string]bool      // requests carried out in this Run
+	polling   bool                 // a look at Nomad's blocked evaluations is under way
+	nextPoll  time.Time            // when the next may start
+	as        assetState           // assets and their consumers; see assets.go
+	dl        deliveries           // callback deliveries; see deliveries.go
+
+	recent map[string][]state.RunSummary // per DAG: its latest runs; see summary.go
 
 	dirty []*run           // runs with records to write
 	extra consulapi.TxnOps // other writes of this step (logs, deletions)
@@ -231,20 +288,26 @@ type engine struct {
 	calls    chan struct{}     // a slot per Nomad registration or stop in flight; see nomadCalls
 	logCalls chan struct{}     // a slot per log read in flight
 	wg       sync.WaitGroup
+
+	sensorCalls chan struct{} // a slot per sensor poke in flight; see sensors.go
 }
 
 type runKey struct{ dag, id string }
 
 // run is a run not finished, with its task instances.
 type run struct {
-	rec    state.Run
-	def    *spec.DAG    // the version it is pinned to
-	order  []*spec.Task // its tasks, upstream before downstream
-	down   map[string][]string
-	tasks  map[string]*task
-	isNew  bool // not yet written
-	dirty  bool // the run record needs writing
-	queued bool // in e.dirty
+	rec   state.Run
+	def   *spec.DAG    // the version it is pinned to
+	order []*spec.Task // its tasks, upstream before downstream
+	down  map[string][]string
+	tasks map[string]*task
+	isNew bool // not yet written
+	// assetOps are written with the run's creation: what its DAG consumed (see assets.go).
+	assetOps consulapi.TxnOps
+	// deliveryOps are written with the run's record: the deliveries its change causes.
+	deliveryOps consulapi.TxnOps
+	dirty       bool // the run record needs writing
+	queued      bool // in e.dirty
 }
 
 // task is one task instance of a run not finished.
@@ -252,8 +315,11 @@ type task struct {
 	ti        state.TaskInstance
 	spec      *spec.Task
 	dirty     bool
-	readyAt   time.Time // when the trigger rule or retry delay let it run; in memory only
-	finishing bool      // its job ended; the outcome is being collected
+	readyAt   time.Time        // when the trigger rule or retry delay let it run; in memory only
+	finishing bool             // its job ended; the outcome is being collected
+	assetOps  consulapi.TxnOps // written with its record: the asset events of its success
+	// deliveryOps are written with its record: the deliveries its change causes.
+	deliveryOps consulapi.TxnOps
 
 	// Of a mapped task (see mapping.go): its instances, those of its latest expansion by key,
 	// and each.value by key, read from its upstream's outputs when first needed.
@@ -261,6 +327,8 @@ type task struct {
 	keys      map[string]bool
 	values    map[string]json.RawMessage
 	mapped    *instanceOf // of an instance of a mapped task: its parent and key
+
+	sensor sensorProgress // of a waiting sensor (see sensors.go)
 }
 
 // jobRef names the try a job runs.
@@ -268,6 +336,17 @@ type jobRef struct {
 	run  *run
 	task *task
 	try  int
+
+	// Of the try's placement (see placement.go), in memory only: whether Nomad gave its job an
+	// allocation, and, if not, the class of the reason its blocked evaluation gave at this
+	// leader's last look ("" when there was none).
+	placed  bool
+	blocked nomadexec.PlacementClass
+
+	// Of a template waiting for a Nomad Variable (nomadexec.BlockedSecret), in memory only:
+	// what the try fails with, and since when this leader has seen it wait.
+	missing      string
+	missingSince time.Time
 }
 
 // dagInfo is an applied DAG.
@@ -275,6 +354,7 @@ type dagInfo struct {
 	entry state.Entry
 	def   *spec.DAG
 	sched *schedule.Schedule // nil for a DAG without schedule
+	due   due                // when its next scheduled run can be due; see due.go
 }
 
 // doneRun is a finished run kept in Consul.
@@ -408,6 +488,7 @@ func (e *engine) spawn(f func()) {
 // wait for the write.
 func (e *engine) step() error {
 	e.now = time.Now().UTC()
+	e.triggerOnAssets()
 	e.scheduleRuns()
 	for _, r := range e.sortedRuns() {
 		if r.rec.State == state.RunRunning {
@@ -415,7 +496,11 @@ func (e *engine) step() error {
 		}
 	}
 	e.dispatch()
+	e.pollPlacement()
 	e.purgeDue()
+	e.sweepGuards()
+	e.checkDeadlines()
+	e.deliverDue()
 	for dag := range e.overfull {
 		e.prune(dag)
 	}
@@ -464,9 +549,18 @@ func (e *engine) flush() error {
 	var ops consulapi.TxnOps
 	var changed []runKey
 	at := map[*task]int{} // the index in ops of each task's record
+	groups := e.as.groups // writes that share a transaction, before the others
+	e.as.groups = nil
 	for _, r := range e.dirty {
 		changed = append(changed, runKey{r.rec.DAG, r.rec.ID})
 		r.queued = false
+		var err error
+		if groups, err = e.deliveryGroups(r, groups); err != nil {
+			return err
+		}
+		if groups, err = e.assetGroups(r, groups); err != nil {
+			return err
+		}
 		if r.dirty || r.isNew {
 			var op *consulapi.TxnOp
 			var err error
@@ -486,6 +580,7 @@ func (e *engine) flush() error {
 			if !ti.dirty {
 				continue
 			}
+			dropStaleReasons(&ti.ti)
 			op, err := e.store.PutTaskOp(&ti.ti)
 			if err != nil {
 				return err
@@ -495,12 +590,22 @@ func (e *engine) flush() error {
 			ti.dirty = false
 		}
 	}
+	sums, err := e.summaryOps()
+	if err != nil {
+		return err
+	}
+	ops = append(ops, sums...)
 	e.dirty = e.dirty[:0]
 	ops = append(ops, e.extra...)
 	e.extra = nil
 	after := e.after
 	e.after = nil
-	err := e.write(ops, func(written int) {
+	for _, g := range groups {
+		if err := e.writeGroup(g); err != nil {
+			return err
+		}
+	}
+	err = e.write(ops, func(written int) {
 		waiting := after[:0]
 		for _, a := range after {
 			if i, ok := at[a.t]; ok && i < written {

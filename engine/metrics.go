@@ -22,10 +22,13 @@ type Metrics struct {
 	handoff     prometheus.Histogram
 	pending     *prometheus.GaugeVec
 	running     *prometheus.GaugeVec
+	unplaced    *prometheus.GaugeVec
 	apiErrors   *prometheus.CounterVec
 	kvTxns      prometheus.Counter
 	kvOps       prometheus.Counter
 	kvBytes     prometheus.Counter
+	dl          deliveryMetrics // see deliveries.go
+	sensors     sensorMetrics
 }
 
 // latencyBuckets span a few milliseconds (a hand-off on an idle cluster) to a minute (a
@@ -67,6 +70,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		running: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "dagflow_queue_running_tasks", Help: "Task attempts queued in or running on Nomad, per queue.",
 		}, []string{"queue"}),
+		unplaced: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "dagflow_tries_unplaced", Help: "Task attempts Nomad could not place, by the kind of reason its blocked evaluation gave (leader only).",
+		}, []string{"reason"}),
 		apiErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dagflow_api_errors_total", Help: "Failed calls to Consul and Nomad, by API.",
 		}, []string{"api"}),
@@ -81,9 +87,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.leader, m.transitions, m.runs, m.runsDone, m.tasks, m.triesDone, m.lag, m.handoff,
-		m.pending, m.running, m.apiErrors, m.kvTxns, m.kvOps, m.kvBytes)
+		m.pending, m.running, m.unplaced, m.apiErrors, m.kvTxns, m.kvOps, m.kvBytes)
+	m.dl = newDeliveryMetrics(reg)
 	m.apiErrors.WithLabelValues("consul")
 	m.apiErrors.WithLabelValues("nomad")
+	m.sensors = newSensorMetrics(reg)
 	return m
 }
 
@@ -112,6 +120,9 @@ func (m *Metrics) resetGauges() {
 		m.tasks.Reset()
 		m.pending.Reset()
 		m.running.Reset()
+		m.unplaced.Reset()
+		m.dl.pending.Set(0)
+		m.sensors.waiting.Set(0)
 	}
 }
 
@@ -213,4 +224,9 @@ func (m *Metrics) observe(e *engine) {
 	for s, n := range tasks {
 		m.tasks.WithLabelValues(string(s)).Set(float64(n))
 	}
+	m.unplaced.Reset()
+	for class, n := range e.unplacedByClass() {
+		m.unplaced.WithLabelValues(string(class)).Set(float64(n))
+	}
+	m.sensors.observe(e)
 }

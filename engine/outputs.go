@@ -6,8 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/dagflow/dagflow/internal/wait"
 
+	"github.com/dagflow/dagflow/internal/wait"
 	"github.com/dagflow/dagflow/nomadexec"
 	"github.com/dagflow/dagflow/state"
 )
@@ -60,13 +60,15 @@ func (e *engine) fetchOutputs(allocID string) *tryOutputs {
 			return checkOutputs(content)
 		case errors.Is(err, nomadexec.ErrTooLarge):
 			return &tryOutputs{problem: fmt.Sprintf("its outputs (the file %s names) are larger than the limit of %d bytes; publish a reference to bulk data instead", OutputEnv, MaxOutputs)}
-		case errors.Is(err, nomadexec.ErrNotFound) || n == logAttempts:
-			if !errors.Is(err, nomadexec.ErrNotFound) {
-				e.m.apiError("nomad")
-			}
+		case n == logAttempts:
+			e.m.apiError("nomad")
 			e.log.Warn("read outputs of finished try", "alloc_id", allocID, "error", err)
 			return &tryOutputs{problem: fmt.Sprintf("cannot read its outputs from Nomad: %s", err)}
 		}
+		// An unknown allocation is retried too: right after a Nomad leader change, the server
+		// that answers may not know an allocation that just finished yet (the cluster chaos
+		// scenarios saw 404 "Unknown allocation" for two tries that had succeeded), and giving
+		// up would run the try again.
 		e.m.apiError("nomad")
 		e.log.Debug("read outputs failed, retrying", "alloc_id", allocID, "wait", delay, "error", err)
 		wait.Sleep(e.ctx, delay)

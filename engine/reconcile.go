@@ -29,7 +29,7 @@ func (e *engine) reconcile() error {
 	if err != nil {
 		return err
 	}
-	defs, queues, err := e.loadCatalog(ctx, c, nil)
+	defs, queues, loaded, err := e.loadCatalog(ctx, c, nil)
 	if err != nil {
 		return err
 	}
@@ -37,34 +37,38 @@ func (e *engine) reconcile() error {
 	if e.paused, _, err = e.store.Paused(ctx, 0); err != nil {
 		return err
 	}
-	recs, err := e.store.AllRuns(ctx)
+	assets, err := e.store.Assets(ctx)
 	if err != nil {
 		return err
 	}
-	for _, rec := range recs {
-		dag := rec.Run.DAG
-		if rec.Run.Type == rules.RunScheduled && rec.Run.DataIntervalEnd.After(e.cursor[dag]) {
-			e.cursor[dag] = rec.Run.DataIntervalEnd
-		}
-		if rec.Run.State.Finished() {
-			e.done[dag] = append(e.done[dag], doneRun{id: rec.Run.ID, logicalDate: rec.Run.LogicalDate, scheduled: rec.Run.Type == rules.RunScheduled})
-			continue
-		}
-		def, err := e.version(dag, rec.Run.Version)
-		if errors.Is(err, state.ErrNotFound) {
-			e.log.Error("the DAG version of a run is not stored; the run is left as it is", "dag", dag, "run_id", rec.Run.ID, "version", rec.Run.Version)
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		r := newRun(rec.Run, def, rec.Tasks)
-		e.runs[runKey{dag, rec.Run.ID}] = r
-		for _, t := range r.tasks {
-			if cur := t.ti.Current(); cur != nil && (t.ti.State == rules.Queued || t.ti.State == rules.Running) {
-				e.track(cur.JobID, &jobRef{run: r, task: t, try: cur.Try})
+	consumers, err := e.store.Consumers(ctx)
+	if err != nil {
+		return err
+	}
+	e.loadAssets(assets, consumers)
+	if err := e.loadDeliveries(ctx); err != nil {
+		return err
+	}
+	// Runs are read a DAG at a time: the engine keeps the runs not finished and a few facts
+	// of the others (cursor, retention, summaries), never every record at once.
+	e.recent = map[string][]state.RunSummary{}
+	err = e.store.EachDAGRuns(ctx, func(recs []*state.RunRecord) error {
+		loaded += len(recs)
+		for _, rec := range recs {
+			if err := e.loadRun(rec); err != nil {
+				return err
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := e.seedSummaries(ctx); err != nil {
+		return err
+	}
+	if loaded >= bigLoad {
+		releaseMemory()
 	}
 
 	jobs, err := e.exec.Jobs(ctx)
@@ -114,4 +118,34 @@ func (e *engine) reconcile() error {
 		}
 	}
 	return e.flush()
+}
+
+// loadRun takes run record rec as a new leader reads it: a finished run leaves its cursor,
+// retention entry and summary; a run not finished is loaded with its tries in flight.
+func (e *engine) loadRun(rec *state.RunRecord) error {
+	dag := rec.Run.DAG
+	e.recent[dag] = state.Add(e.recent[dag], state.Summarize(rec))
+	if rec.Run.Type == rules.RunScheduled && rec.Run.DataIntervalEnd.After(e.cursor[dag]) {
+		e.cursor[dag] = rec.Run.DataIntervalEnd
+	}
+	if rec.Run.State.Finished() {
+		e.done[dag] = append(e.done[dag], doneRun{id: rec.Run.ID, logicalDate: rec.Run.LogicalDate, scheduled: rec.Run.Type == rules.RunScheduled})
+		return nil
+	}
+	def, err := e.version(dag, rec.Run.Version)
+	if errors.Is(err, state.ErrNotFound) {
+		e.log.Error("the DAG version of a run is not stored; the run is left as it is", "dag", dag, "run_id", rec.Run.ID, "version", rec.Run.Version)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	r := newRun(rec.Run, def, rec.Tasks)
+	e.runs[runKey{dag, rec.Run.ID}] = r
+	for _, t := range r.tasks {
+		if cur := t.ti.Current(); cur != nil && (t.ti.State == rules.Queued || t.ti.State == rules.Running) {
+			e.track(cur.JobID, &jobRef{run: r, task: t, try: cur.Try})
+		}
+	}
+	return nil
 }

@@ -2,9 +2,9 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/dagflow/dagflow/internal/wait"
 	"sort"
 	"strconv"
 	"time"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/dagflow/dagflow/consullock"
 	"github.com/dagflow/dagflow/hcl/spec"
+	"github.com/dagflow/dagflow/internal/wait"
 	"github.com/dagflow/dagflow/nomadexec"
 	"github.com/dagflow/dagflow/rules"
 	"github.com/dagflow/dagflow/state"
@@ -46,6 +47,13 @@ func (e *engine) evaluate(r *run) {
 			if !e.now.Before(ti.ti.RetryAt) {
 				ti.ti.State, ti.readyAt = rules.Scheduled, e.now
 			}
+		case rules.Scheduled:
+			if t.Sensor != nil && !t.Sensor.Command {
+				e.sense(r, ti)
+			}
+		case rules.Queued:
+			e.checkQueuedTimeout(r, ti)
+			e.checkBlockedSecret(r, ti)
 		case rules.Running:
 			cur := ti.ti.Current()
 			if limit := time.Duration(t.Timeout); limit > 0 && cur.Stop == nil && !cur.StartedAt.IsZero() && e.now.Sub(cur.StartedAt) >= limit {
@@ -81,7 +89,7 @@ func (e *engine) dispatch() {
 			continue
 		}
 		for _, t := range r.order {
-			if ti := r.tasks[t.Name]; ti.ti.State == rules.Scheduled {
+			if ti := r.tasks[t.Name]; ti.ti.State == rules.Scheduled && (t.Sensor == nil || t.Sensor.Command) {
 				cands = append(cands, candidate{r, ti})
 			}
 		}
@@ -101,10 +109,12 @@ func (e *engine) dispatch() {
 		queue := c.task.spec.Queue
 		if q := e.queues[queue]; q != nil && q.MaxRunning > 0 && e.perQueue[queue] >= q.MaxRunning {
 			pending[queue]++
+			e.hold(c, fmt.Sprintf("queue %q at max_running (%d)", queue, q.MaxRunning))
 			continue
 		}
 		if limit := c.run.def.MaxActiveTasks; limit > 0 && e.perDAG[c.run.rec.DAG] >= limit {
 			pending[queue]++
+			e.hold(c, fmt.Sprintf("DAG %q at max_active_tasks (%d)", c.run.rec.DAG, limit))
 			continue
 		}
 		e.startTry(c.run, c.task)
@@ -143,9 +153,12 @@ func uncount(counts map[string]int, k string) {
 // written.
 func (e *engine) startTry(r *run, t *task) {
 	n := len(t.ti.Tries) + 1
+	if t.readyAt.IsZero() {
+		t.readyAt = e.now // held back (recorded as Scheduled, see hold) before a failover
+	}
 	jobID := e.exec.JobID(nomadexec.Attempt{DAG: r.rec.DAG, RunID: r.rec.ID, Task: t.spec.Name, Try: n})
 	t.ti.Tries = append(t.ti.Tries, state.Try{Try: n, JobID: jobID, State: rules.Queued, ScheduledAt: t.readyAt, QueuedAt: e.now})
-	t.ti.State, t.ti.RetryAt = rules.Queued, time.Time{}
+	t.ti.State, t.ti.RetryAt, t.ti.Waiting = rules.Queued, time.Time{}, ""
 	e.markTask(r, t)
 	ref := &jobRef{run: r, task: t, try: n}
 	e.track(jobID, ref)
@@ -161,6 +174,13 @@ func (e *engine) attempt(ref *jobRef) (nomadexec.Attempt, error) {
 		DataIntervalStart: r.rec.DataIntervalStart, DataIntervalEnd: r.rec.DataIntervalEnd,
 		Params: r.rec.Params, Try: ref.try, Outputs: r.runOutputs(),
 	}
+	if len(r.rec.AssetEvents) > 0 {
+		events, err := json.Marshal(r.rec.AssetEvents)
+		if err != nil {
+			return nomadexec.Attempt{}, err
+		}
+		rt.AssetEvents = events
+	}
 	if t.mapped != nil {
 		each, err := r.each(t)
 		if err != nil {
@@ -174,7 +194,8 @@ func (e *engine) attempt(ref *jobRef) (nomadexec.Attempt, error) {
 	}
 	return nomadexec.Attempt{
 		DAG: r.rec.DAG, RunID: r.rec.ID, Task: t.spec.Name, Try: ref.try,
-		Spec: rendered, Queue: e.queues[t.spec.Queue],
+		Queued: t.ti.Tries[ref.try-1].QueuedAt,
+		Spec:   rendered, Queue: e.queues[t.spec.Queue],
 		Env: map[string]string{
 			"DAGFLOW_DAG":          r.rec.DAG,
 			"DAGFLOW_RUN_ID":       r.rec.ID,
@@ -220,6 +241,10 @@ func (e *engine) submit(ref *jobRef) {
 			switch {
 			case errors.Is(err, nomadexec.ErrInvalidAttempt):
 				e.failTry(ref, fmt.Sprintf("cannot build the job: %s", err))
+			case errors.Is(err, nomadexec.ErrMissingVariable):
+				// Not registered: Nomad would hold the allocation pending until the variable
+				// appears. The try fails now and is retried as any failed try is.
+				e.failTry(ref, err.Error())
 			case err != nil:
 				e.m.apiError(api)
 				e.log.Warn("submit job failed, retrying", "job_id", jobID, "error", err)
@@ -243,19 +268,21 @@ func (e *engine) submit(ref *jobRef) {
 // A registration is not fenced: it is create-only, which makes a deposed leader's late
 // registration harmless as long as the job exists, but not once its successor has run the try
 // and purged its job (retention.purge_after), when it would create the job anew and run the try
-// twice. A leader frozen (SIGSTOP, a paused VM, a long stall) while registrations wait for a
-// slot or for an answer would send them when it thaws, before it notices its loss. So each
-// registration first asks Consul whether the lock is still held (an empty fenced transaction),
-// and goes out only while that answer is younger than maxFenceAge (the request's deadline,
-// which Submit checks as the request is written): no successor can have purged the job within
-// PurgeAfter of it. What is left is a freeze between that last check and the write itself,
-// longer than PurgeAfter minus maxFenceAge.
+// twice. A leader frozen (SIGSTOP, a paused VM, a long stall) or cut off from Consul while
+// registrations wait for a slot or for an answer would send them before it notices its loss.
+// So each registration goes out only while a confirmation from Consul that the lock is still
+// held (an empty fenced transaction, shared by the registrations of the last fenceReuse: see
+// lockCheck) is younger than maxFenceAge (the request's deadline, which Submit checks as the
+// request is written): no successor can hold the lock within the sessions' lock-delay of it,
+// nor have purged the job within PurgeAfter of it. What is left, a freeze between that last
+// check and the write itself, is caught by the tombstone of a purged job (nomadexec/guard.go);
+// a registration that lands before the purge is refused as a duplicate (create-only).
 func (e *engine) register(ctx context.Context, a nomadexec.Attempt) (registered bool, api string, err error) {
-	asked := time.Now()
-	if _, err := e.fence.Txn(ctx, nil); err != nil {
+	limit := e.maxFenceAge()
+	asked, err := e.lockCheck.confirm(ctx, e.fence, fenceReuse(limit))
+	if err != nil {
 		return false, "consul", err
 	}
-	limit := e.maxFenceAge()
 	if age := time.Since(asked); age > limit {
 		return false, "consul", fmt.Errorf("the lock was confirmed %s ago, more than %s: not registering on that", age.Round(time.Millisecond), limit)
 	}
@@ -265,10 +292,31 @@ func (e *engine) register(ctx context.Context, a nomadexec.Attempt) (registered 
 	return registered, "nomad", err
 }
 
-// maxFenceAge is how old a confirmation of the lock may be when a registration goes out: half
-// of PurgeAfter, at most maxFenceWait.
+// maxFenceAge is how old a confirmation of the lock may be when a registration goes out: the
+// sessions' lock-delay when known and at least minFenceLockDelay, else (and at most) half of
+// PurgeAfter, at most maxFenceWait.
 func (e *engine) maxFenceAge() time.Duration {
-	return min(e.cfg.PurgeAfter/2, maxFenceWait)
+	limit := min(e.cfg.PurgeAfter/2, maxFenceWait)
+	// A lock-delay shorter than a Consul round trip and a Nomad call cannot bound them: every
+	// registration would be refused. Such an installation (a test cluster, lock_delay = 1ms)
+	// keeps the wider bound; create-only registrations and the tombstones of purged jobs keep
+	// a late one harmless all the same.
+	if e.cfg.LockDelay >= minFenceLockDelay {
+		limit = min(limit, e.cfg.LockDelay)
+	}
+	return limit
+}
+
+// minFenceLockDelay is the shortest lock-delay maxFenceAge bounds registrations by.
+const minFenceLockDelay = 250 * time.Millisecond
+
+// fenceReuse is how long one confirmation of the lock serves the registrations that follow
+// it: half of maxFenceAge, at most a second, so a shared confirmation leaves a registration at
+// least half of maxFenceAge for its Nomad call, costs at most a few Consul transactions a
+// second however many registrations go out, and outlasts the transaction itself (a shorter
+// one would have the registrations waiting for it ask one each, one after the other).
+func fenceReuse(limit time.Duration) time.Duration {
+	return min(limit/2, time.Second)
 }
 
 // failTry records that ref's try failed without a job outcome (its job could not be built, or
@@ -295,10 +343,25 @@ func (e *engine) onAlloc(u nomadexec.AllocUpdate) {
 			if st.Succeeded() {
 				out = e.fetchOutputs(st.AllocID)
 			}
-			logs := e.fetchLogs(st.AllocID)
+			var logs *state.Logs
+			if !nodeLost(&st) {
+				// A lost node cannot serve its allocation's logs: asking would only wait
+				// out the retries of readLogs.
+				logs = e.fetchLogs(st.AllocID)
+			}
 			e.report(func() error { e.finishTry(ref, &st, logs, out, ""); return nil })
 		})
 		return
+	}
+	if cur.State == rules.Queued {
+		e.placed(ref)
+	}
+	// Nomad would keep the allocation pending until the variable can be read: once it has
+	// waited blockedSecretGrace, checkBlockedSecret fails the try, as a timeout does.
+	if msg := nomadexec.BlockedSecret(ref.task.spec, u.AllocStatus); msg == "" {
+		ref.missing, ref.missingSince = "", time.Time{}
+	} else if ref.missing == "" {
+		ref.missing, ref.missingSince = msg, time.Now()
 	}
 	if u.ClientStatus == nomadapi.AllocClientStatusRunning && cur.State == rules.Queued {
 		cur.State, ref.task.ti.State = rules.Running, rules.Running
@@ -380,7 +443,7 @@ func (e *engine) finishTry(ref *jobRef, st *nomadexec.AllocStatus, logs *state.L
 			code := st.ExitCode
 			cur.ExitCode = &code
 		}
-		msg = outcomeMessage(st)
+		msg = nomadexec.SecretMessage(t.spec, outcomeMessage(st))
 		if success {
 			if problem := keepOutputs(t, cur, out); problem != "" {
 				success, msg = false, problem
@@ -394,13 +457,19 @@ func (e *engine) finishTry(ref *jobRef, st *nomadexec.AllocStatus, logs *state.L
 	t.finishing = false
 	e.untrack(cur.JobID)
 	e.purges = append(e.purges, purge{jobID: cur.JobID, at: time.Now().Add(e.cfg.PurgeAfter)})
+	if st != nil && nodeLost(st) {
+		// Nomad replaces a lost allocation once the job's stop_on_client_after has passed
+		// (see nomadexec.Job), which would run this try again behind dagflow's back, while
+		// its retry runs as a new job. A stopped job gets no replacement.
+		e.stopJob(cur.JobID, nil)
+	}
 	if logs != nil {
-		op, err := e.store.PutLogsOp(r.rec.DAG, r.rec.ID, t.spec.Name, cur.Try, logs)
-		if err == nil {
-			e.extra = append(e.extra, op)
-			cur.Logs = true
-		} else {
+		op, err := e.store.LogsOp(&t.ti, cur, logs)
+		switch {
+		case err != nil:
 			e.log.Warn("logs not kept", "job_id", cur.JobID, "error", err)
+		case op != nil:
+			e.extra = append(e.extra, op)
 		}
 	}
 	switch {
@@ -411,12 +480,16 @@ func (e *engine) finishTry(ref *jobRef, st *nomadexec.AllocStatus, logs *state.L
 		}
 	case success:
 		cur.State, t.ti.State = rules.Success, rules.Success
-	case rules.CanRetry(t.spec, t.ti.TriesSinceClear()):
+		e.recordOutlets(r, t, cur)
+	case notYet(t, cur, st):
+		e.pokeAgain(t, cur, now)
+	case rules.CanRetry(t.spec, t.ti.AttemptsSinceClear()):
 		cur.State, t.ti.State = rules.Failed, rules.UpForRetry
-		t.ti.RetryAt = now.Add(rules.RetryDelay(t.spec, t.ti.TriesSinceClear()+1))
+		t.ti.RetryAt = now.Add(rules.RetryDelay(t.spec, t.ti.AttemptsSinceClear()+1))
 	default:
 		cur.State, t.ti.State = rules.Failed, rules.Failed
 	}
+	e.tryCallbacks(r, t, cur)
 	e.markTask(r, t)
 	e.m.tryFinished(cur.State)
 	e.log.Info("try finished", "dag", r.rec.DAG, "run_id", r.rec.ID, "task", t.spec.Name, "try", cur.Try, "state", cur.State, "message", cur.Message)
@@ -425,14 +498,22 @@ func (e *engine) finishTry(ref *jobRef, st *nomadexec.AllocStatus, logs *state.L
 // outcomeMessage says, for people, how a try with allocation st ended.
 func outcomeMessage(st *nomadexec.AllocStatus) string {
 	switch {
+	case nodeLost(st):
+		return fmt.Sprintf("node lost: Nomad node %s (%s) stopped heartbeating while the try ran, and Nomad marked its allocation lost", st.NodeName, st.NodeID)
 	case st.DesiredStatus != nomadapi.AllocDesiredStatusRun:
 		return "stopped outside dagflow (" + st.DesiredStatus + ")"
-	case st.ClientStatus == nomadapi.AllocClientStatusLost:
-		return "allocation lost: its Nomad node went away"
 	case st.Exited:
 		return fmt.Sprintf("exit code %d", st.ExitCode)
 	}
 	return st.Message
+}
+
+// nodeLost reports whether allocation st ended because its node went down. Nomad's
+// reconciler marks the allocations of a node that missed its heartbeats ClientStatus "lost"
+// with DesiredStatus "stop" ("alloc is lost since its node is down"), so lost is checked
+// before the desired status: that stop is Nomad's, not an operator's.
+func nodeLost(st *nomadexec.AllocStatus) bool {
+	return st.ClientStatus == nomadapi.AllocClientStatusLost
 }
 
 // stop stops the job of task t's try in flight, as order says. The order is recorded on the
@@ -457,7 +538,9 @@ func (e *engine) stop(r *run, t *task, order state.Stop) {
 
 // stopJob stops job jobID in a helper, again after a Nomad error while it runs ref's try.
 // When the job had no allocation, nothing will report its end, so the try ends with the stop.
-// A nil ref stops a job no try follows, once, and purges it after PurgeAfter.
+// A nil ref stops a job no try follows (a lost try's, one registered after its try ended),
+// again after a Nomad error until it is stopped, and purges it after PurgeAfter: left running,
+// Nomad would run it untracked.
 func (e *engine) stopJob(jobID string, ref *jobRef) {
 	e.spawn(func() {
 		if !e.acquire(e.calls) {
@@ -478,7 +561,8 @@ func (e *engine) stopJob(jobID string, ref *jobRef) {
 			switch {
 			case ref == nil:
 				if err != nil {
-					e.log.Warn("stop job failed; it runs no try: stop it with nomad job stop", "job_id", jobID, "error", err)
+					e.log.Warn("stop job failed, retrying; it runs no try", "job_id", jobID, "error", err)
+					e.retryLater(func() { e.stopJob(jobID, nil) })
 					return nil
 				}
 				e.purges = append(e.purges, purge{jobID: jobID, at: time.Now().Add(e.cfg.PurgeAfter)})
@@ -496,6 +580,27 @@ func (e *engine) stopJob(jobID string, ref *jobRef) {
 			}
 			return nil
 		})
+	})
+}
+
+// sweepGuards deletes, at most every guardSweepEvery, the tombstones of purged jobs older
+// than GuardKeep (see nomadexec/guard.go). A new leader sweeps at once.
+func (e *engine) sweepGuards() {
+	if e.now.Before(e.nextSweep) {
+		return
+	}
+	e.nextSweep = e.now.Add(guardSweepEvery)
+	cutoff := e.now.Add(-GuardKeep)
+	e.spawn(func() {
+		ctx, cancel := context.WithTimeout(e.ctx, guardSweepEvery/2)
+		defer cancel()
+		n, err := e.exec.SweepGuards(ctx, cutoff)
+		if err != nil && e.ctx.Err() == nil {
+			e.m.apiError("nomad")
+			e.log.Warn("deleting old tombstones of purged jobs failed; trying again at the next sweep", "deleted", n, "error", err)
+			return
+		}
+		e.log.Debug("deleted old tombstones of purged jobs", "deleted", n)
 	})
 }
 

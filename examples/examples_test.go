@@ -12,11 +12,13 @@ import (
 	"testing"
 	"time"
 
+	consulapi "github.com/hashicorp/consul/api"
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/dagflow/dagflow/api"
 	"github.com/dagflow/dagflow/config"
 	"github.com/dagflow/dagflow/hcl/spec"
+	"github.com/dagflow/dagflow/internal/devstack"
 	"github.com/dagflow/dagflow/internal/testcluster"
 	"github.com/dagflow/dagflow/nomadexec"
 	"github.com/dagflow/dagflow/plan"
@@ -37,6 +39,10 @@ func TestExamples(t *testing.T) {
 		// queue test to read their constraints however slow the machine is.
 		cfg.Retention.PurgeAfter = config.Default().Retention.PurgeAfter
 	}})
+	_, nomadAddr := testcluster.Agents(t)
+	if err := devstack.PutExampleVariables(context.Background(), nomadAddr, ""); err != nil {
+		t.Fatal(err)
+	}
 	local, p := apply(t, c)
 	cl := c.Client(0, c.Token(api.RoleOperator))
 
@@ -71,6 +77,171 @@ func TestExamples(t *testing.T) {
 		t.Parallel()
 		testMapReduce(t, c, cl)
 	})
+	t.Run("secrets", func(t *testing.T) {
+		t.Parallel()
+		testSecrets(t, c, cl)
+	})
+	t.Run("assets", func(t *testing.T) {
+		t.Parallel()
+		testAssets(t, c, cl)
+	})
+	t.Run("callbacks", func(t *testing.T) {
+		t.Parallel()
+		testCallbacks(t, c, cl)
+	})
+	t.Run("gpu", func(t *testing.T) {
+		t.Parallel()
+		testGPU(t, c, cl)
+	})
+	t.Run("sensors", func(t *testing.T) {
+		t.Parallel()
+		testSensors(t, c, cl)
+	})
+	t.Run("task_groups", func(t *testing.T) {
+		t.Parallel()
+		r := trigger(t, c, cl, "task_groups", nil)
+		wantStates(t, r, "success", map[string]string{
+			"start": "success", "load.extract": "success", "load.transform": "success",
+			"region[eu].fetch": "success", "region[us].fetch": "success", "report": "success",
+		})
+		wantLog(t, cl, r, "region[eu].fetch", 1, "fetch eu\n")
+	})
+}
+
+// testCallbacks checks that a failing run of callbacks, past its deadline, records one
+// delivery each for its deadline, extract's retry and the run's failure, and that the leader
+// attempts them (nothing may listen on alert_url: then they are retried, not dropped).
+func testCallbacks(t *testing.T, c *testcluster.Cluster, cl *api.Client) {
+	r := trigger(t, c, cl, "callbacks", nil)
+	wantStates(t, r, "failed", map[string]string{"extract": "success", "load": "failed"})
+	if r.DeadlineMissedAt.IsZero() {
+		t.Errorf("run %s is not marked past its deadline", r.ID)
+	}
+	var got map[string]int
+	deadline := time.Now().Add(runTimeout)
+	for {
+		list, _, err := cl.Deliveries().List(context.Background(), &api.DeliveryQuery{DAG: "callbacks", RunID: r.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = map[string]int{}
+		for _, d := range list {
+			if d.Attempts > 0 && d.URL == "http://127.0.0.1:8099/dagflow" {
+				got[d.Payload.Event]++
+			}
+		}
+		if len(list) == 3 && got["deadline_missed"] == 1 && got["retry"] == 1 && got["failure"] == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries attempted by event: %v (of %d), want one each of deadline_missed, retry and failure", got, len(list))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// testGPU checks what the comments of gpu.hcl promise on a node of the gpu queue without a
+// GPU: prepare runs, and train waits in queued with Nomad's reason, which says no node has
+// the device.
+func testGPU(t *testing.T, c *testcluster.Cluster, cl *api.Client) {
+	res, err := cl.DAGs().Trigger(context.Background(), "gpu_train", &api.TriggerRequest{})
+	if err != nil || len(res.RunIDs) != 1 {
+		t.Fatalf("trigger gpu_train: %v, %+v", err, res)
+	}
+	unplaced := func(r *api.Run) bool {
+		for _, ti := range r.Tasks {
+			if ti.Task == "train" && len(ti.Tries) == 1 {
+				return ti.Tries[0].State == "queued" && ti.Tries[0].Pending != ""
+			}
+		}
+		return false
+	}
+	r := c.WaitRun("gpu_train", res.RunIDs[0], runTimeout, "waiting for a GPU node", unplaced)
+	for _, ti := range r.Tasks {
+		switch ti.Task {
+		case "prepare":
+			if ti.State != "success" {
+				t.Errorf("prepare is %s, want success", ti.State)
+			}
+		case "train":
+			if p := ti.Tries[0].Pending; !strings.Contains(p, "no node has the devices asked for") {
+				t.Errorf("train's try is pending with %q, want that no node has the devices", p)
+			}
+		}
+	}
+}
+
+// testSensors checks that orders_arrival waits on its sensor until the producer's key is put,
+// then processes the batch.
+func testSensors(t *testing.T, c *testcluster.Cluster, cl *api.Client) {
+	res, err := cl.DAGs().Trigger(context.Background(), "orders_arrival", &api.TriggerRequest{Params: map[string]json.RawMessage{"batch": json.RawMessage(`"b7"`)}})
+	if err != nil || len(res.RunIDs) != 1 {
+		t.Fatalf("trigger orders_arrival: %v %v", res, err)
+	}
+	id := res.RunIDs[0]
+	const waiting = `sensor: Consul key "examples/orders/b7/ready" does not exist`
+	c.WaitRun("orders_arrival", id, runTimeout, "waiting on its sensor", func(r *api.Run) bool {
+		for _, ti := range r.Tasks {
+			if ti.Task == "wait_for_orders" {
+				return ti.State == "scheduled" && ti.Waiting == waiting && len(ti.Tries) == 0
+			}
+		}
+		return false
+	})
+	consulAddr, _ := testcluster.Agents(t)
+	consul, err := consulapi.NewClient(&consulapi.Config{Address: consulAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = consul.KV().Put(&consulapi.KVPair{Key: "examples/orders/b7/ready", Value: []byte("yes")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := c.WaitRun("orders_arrival", id, runTimeout, "finished", testcluster.Finished)
+	wantStates(t, r, "success", map[string]string{"wait_for_orders": "success", "process": "success"})
+}
+
+// testSecrets checks that the tasks of warehouse_load receive the secrets make dev puts.
+func testSecrets(t *testing.T, c *testcluster.Cluster, cl *api.Client) {
+	r := trigger(t, c, cl, "warehouse_load", nil)
+	wantStates(t, r, "success", map[string]string{"load": "success", "report": "success"})
+	wantLog(t, cl, r, "load", 1, "loaded as loader\n")
+	wantLog(t, cl, r, "report", 1, "report sent\n")
+}
+
+// testAssets checks that a run of orders_load, whose task updates warehouse.orders, starts one
+// asset-triggered run of orders_report, whose task prints the event with load's outputs.
+func testAssets(t *testing.T, c *testcluster.Cluster, cl *api.Client) {
+	trigger(t, c, cl, "orders_load", nil)
+	var report *api.RunStub
+	deadline := time.Now().Add(runTimeout)
+	for report == nil {
+		runs, _, err := cl.Runs().List(context.Background(), &api.RunListOptions{DAG: "orders_report"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) > 1 {
+			t.Fatalf("orders_report has %d runs after one update: %+v", len(runs), runs)
+		}
+		if len(runs) == 1 {
+			report = &runs[0]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("orders_report did not run within %s of warehouse.orders being updated", runTimeout)
+		} else {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if report.Type != "asset_triggered" {
+		t.Errorf("orders_report run %s has type %s", report.ID, report.Type)
+	}
+	r := c.WaitRun("orders_report", report.ID, runTimeout, "finished", testcluster.Finished)
+	wantStates(t, r, "success", map[string]string{"report": "success"})
+	logs, err := cl.Runs().Logs(context.Background(), "orders_report", r.ID, "report", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(logs.Data); !strings.Contains(got, `"asset":"warehouse.orders"`) || !strings.Contains(got, `"outputs":{"rows":120}`) {
+		t.Errorf("report printed %q", got)
+	}
 }
 
 // testMapReduce checks that process gets one instance per file list published, each with its

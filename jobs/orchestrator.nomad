@@ -72,8 +72,9 @@ variable "cpu" {
 }
 
 variable "memory" {
-  type    = number
-  default = 256
+  type        = number
+  default     = 512
+  description = "MB per server. Its soft memory limit is 90% of it (NOMAD_MEMORY_LIMIT; docs/server.md, Memory): an idle leader with 10,000 DAGs of 10 tasks uses about 240 MiB, 512 leaves room for its loads."
 }
 
 job "dagflow" {

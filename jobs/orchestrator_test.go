@@ -118,6 +118,10 @@ func TestOrchestratorJob(t *testing.T) {
 
 		t.Fatalf("no allocation serves the active instance's port %d", active[0].Service.Port)
 	}
+	// Run by Nomad, each server took 90% of its task's memory as its soft memory limit.
+	waitFor(t, 30*time.Second, "the active server logs its memory limit", func() bool {
+		return strings.Contains(allocLog(nc, activeAlloc), `soft memory limit set: limit_mib=460 from=NOMAD_MEMORY_LIMIT`)
+	}, func() string { return allocLog(nc, activeAlloc) })
 	oldStandby := standby[0].Service.ID
 	if _, err := nc.Allocations().Stop(&nomadapi.Allocation{ID: activeAlloc}, nil); err != nil {
 		t.Fatal(err)
@@ -138,6 +142,31 @@ func waitFor(t *testing.T, timeout time.Duration, what string, ok func() bool, e
 			t.Fatalf("%s: not after %s\n%s", what, timeout, explain())
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// allocLog is what the dagflow task of allocation id wrote to stderr, or why it cannot be read.
+func allocLog(nc *nomadapi.Client, id string) string {
+	alloc, _, err := nc.Allocations().Info(id, nil)
+	if err != nil {
+		return err.Error()
+	}
+	cancel := make(chan struct{})
+	defer close(cancel)
+	frames, errs := nc.AllocFS().Logs(alloc, false, "dagflow", "stderr", "start", 0, cancel, nil)
+	var b strings.Builder
+	for {
+		select {
+		case f, ok := <-frames:
+			if !ok {
+				return b.String()
+			}
+			b.Write(f.Data)
+		case err := <-errs:
+			return b.String() + err.Error()
+		case <-time.After(5 * time.Second):
+			return b.String()
+		}
 	}
 }
 

@@ -26,6 +26,10 @@ var (
 	// ErrInvalidAttempt is wrapped by errors about an attempt no job can be built for.
 	ErrInvalidAttempt = errors.New("invalid attempt")
 
+	// ErrMissingVariable is wrapped by errors about a secret whose Nomad Variable does not
+	// exist (MissingVariableError): its try cannot start until someone creates it.
+	ErrMissingVariable = errors.New("missing nomad variable")
+
 	// errIndexBackwards ends a watch's stream whose index went backwards.
 	errIndexBackwards = errors.New("nomad index went backwards")
 )
@@ -42,9 +46,10 @@ const allNamespaces = "*"
 // a batch job ended, by default): the orchestrator's own record is the truth, and what Nomad
 // says is evidence for it.
 type Executor struct {
-	client *nomadapi.Client
-	prefix string
-	logger hclog.Logger
+	client    *nomadapi.Client
+	prefix    string
+	namespace string // the client's namespace, where jobs of queues without one go
+	logger    hclog.Logger
 }
 
 // New returns an Executor that talks to the Nomad of cfg (its address, token, namespace,
@@ -59,7 +64,10 @@ func New(cfg *nomadapi.Config, prefix string, logger hclog.Logger) (*Executor, e
 	if err != nil {
 		return nil, err
 	}
-	e := &Executor{client: client, prefix: normalizePrefix(prefix), logger: logger.Named("nomadexec")}
+	e := &Executor{client: client, prefix: normalizePrefix(prefix), namespace: cfg.Namespace, logger: logger.Named("nomadexec")}
+	if e.namespace == "" {
+		e.namespace = nomadapi.DefaultNamespace
+	}
 	if prefix != "" && e.prefix != prefix {
 		e.logger.Warn("job ID prefix changed to one Nomad job IDs can hold", "prefix", prefix, "used", e.prefix)
 	}
@@ -68,6 +76,10 @@ func New(cfg *nomadapi.Config, prefix string, logger hclog.Logger) (*Executor, e
 
 // Prefix returns the job ID prefix of the Executor's jobs.
 func (e *Executor) Prefix() string { return e.prefix }
+
+// Nomad returns the executor's Nomad client, for what else the leader asks Nomad (sensors'
+// variables).
+func (e *Executor) Nomad() *nomadapi.Client { return e.client }
 
 // JobID returns the ID of attempt a's job; see the function JobID.
 func (e *Executor) JobID(a Attempt) string { return JobID(e.prefix, a) }
@@ -86,8 +98,11 @@ func (e *Executor) JobID(a Attempt) string { return JobID(e.prefix, a) }
 // it writes, not only by the context (see newClient): a caller whose right to register ends at
 // a known time sets that time as the deadline.
 //
-// Errors wrap ErrInvalidAttempt or ErrNomad. After an ErrNomad error the job may or may not
-// have been registered; submitting again settles it.
+// A job whose secrets read a Nomad Variable that does not exist is not registered: the error
+// is a *MissingVariableError (see checkSecrets).
+//
+// Errors wrap ErrInvalidAttempt, ErrMissingVariable or ErrNomad. After an ErrNomad error the
+// job may or may not have been registered; submitting again settles it.
 func (e *Executor) Submit(ctx context.Context, a Attempt) (registered bool, err error) {
 	job, err := Job(e.prefix, a)
 	if err != nil {
@@ -97,6 +112,9 @@ func (e *Executor) Submit(ctx context.Context, a Attempt) (registered bool, err 
 	wo := &nomadapi.WriteOptions{}
 	if job.Namespace != nil {
 		wo.Namespace = *job.Namespace
+	}
+	if err := e.checkSecrets(ctx, a, job, wo.Namespace); err != nil {
+		return false, err
 	}
 	resp, _, err := e.client.Jobs().RegisterOpts(job, &nomadapi.RegisterOptions{EnforceIndex: true, ModifyIndex: 0}, wo.WithContext(withWriteDeadline(ctx)))
 	if err != nil {
@@ -211,7 +229,8 @@ func (e *Executor) Stop(ctx context.Context, jobID string) error {
 }
 
 // Purge deregisters job jobID and deletes it from Nomad at once instead of at garbage
-// collection, stopping it first if it still runs. Call it only after the attempt's outcome
+// collection, stopping it first if it still runs, after it wrote the job's tombstone (see
+// guard.go). Call it only after the attempt's outcome
 // and logs were recorded: Nomad forgets the job and its allocations, and a Submit of the same
 // attempt would run it again. Purging a job that does not exist succeeds. Errors wrap ErrNomad.
 func (e *Executor) Purge(ctx context.Context, jobID string) error {
@@ -235,6 +254,13 @@ func (e *Executor) deregister(ctx context.Context, jobID string, purge bool) err
 	for _, stub := range stubs {
 		if stub.Stop && !purge {
 			continue
+		}
+		if purge {
+			// The tombstone goes first: once the job is gone, a deposed leader's registration
+			// could create it anew (see guard.go).
+			if err := e.writeGuard(ctx, stub); err != nil {
+				return fmt.Errorf("purge job %q: %w", jobID, err)
+			}
 		}
 		wo := (&nomadapi.WriteOptions{Namespace: stub.Namespace}).WithContext(ctx)
 		if _, _, err := e.client.Jobs().DeregisterOpts(jobID, &nomadapi.DeregisterOptions{Purge: purge}, wo); err != nil {

@@ -80,6 +80,22 @@ func status(s string) func(AllocUpdate) bool {
 	return func(u AllocUpdate) bool { return u.ClientStatus == s }
 }
 
+// testExecutor returns an Executor on the Nomad at addr, with token secretID unless it is
+// "", logging to t at trace level, and a client of that Nomad with the same token.
+func testExecutor(t *testing.T, addr, secretID string) (*Executor, *nomadapi.Client) {
+	t.Helper()
+	nc := &nomadapi.Config{Address: addr, SecretID: secretID, TLSConfig: &nomadapi.TLSConfig{}}
+	client, err := nomadapi.NewClient(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(nc, "", hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Trace, Output: newTestWriter(t)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, client
+}
+
 // TestExecutor runs attempts on a real Nomad dev agent, sharing one agent across subtests.
 func TestExecutor(t *testing.T) {
 	n := devstack.StartNomadT(t, nil)
@@ -103,10 +119,11 @@ func TestExecutor(t *testing.T) {
 			"docker": {Driver: spec.DriverDocker, Image: "alpine:3.20", Command: "sh", Args: []string{"-c", "true"},
 				Config: json.RawMessage(`{"network_mode":"host","labels":{"team":"data"}}`)},
 			"docker without command": {Driver: spec.DriverDocker, Image: "alpine:3.20"},
+			"devices and storage":    storageTask(),
 		}
 		for name, ts := range variants {
 			a := Attempt{DAG: "validate", RunID: "manual__1", Task: "t[" + name + "]", Try: 1, Spec: ts,
-				Queue: &spec.Queue{Datacenters: []string{"dc*"}, Constraints: []spec.Constraint{{Attribute: "${attr.kernel.name}", Operator: "=", Value: "linux"}}}}
+				Queue: &spec.Queue{Datacenters: []string{"dc*"}, Constraints: []spec.Constraint{{Attribute: "${attr.kernel.name}", Operator: "=", Value: "linux"}}, Volumes: storageQueue().Volumes}}
 			job, err := Job("", a)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)

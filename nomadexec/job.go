@@ -84,6 +84,10 @@ type Attempt struct {
 	Task  string // task instance name, such as "load" or "fetch[eu]"
 	Try   int    // 1-based
 
+	// Queued is when the scheduler recorded the try: with the job ID, it names this attempt
+	// (see MetaQueued and the guard), so every leader must pass the recorded time.
+	Queued time.Time
+
 	Spec  *spec.Task  // the task rendered for this attempt (spec.DAG.Render)
 	Queue *spec.Queue // the task's queue; nil is the implicit default queue
 
@@ -255,14 +259,22 @@ func attemptHash(prefix string, a Attempt) string {
 //     rules out a replacement, and retries under a new ID.
 //   - Placement comes from the queue: namespace (none: the client's), node pool (none:
 //     "default"), datacenters (none: every one, "*") and constraints.
-//   - Priority, CPU and memory come from the task when set, else Nomad's defaults apply.
+//   - Priority, CPU (or cores), memory, memory_max and devices come from the task when set,
+//     else Nomad's defaults apply.
+//   - The task's artifacts go on the task; the volumes of its queue and its own go on the
+//     group, as Nomad wants them, and its volume mounts on the task.
 //   - The driver config is {"command", "args"} for raw_exec and exec, {"image", "command",
 //     "args"} for docker (each only when set), with the keys of the task's config added; a
 //     key of the config does not replace one set from the task's own fields.
 //   - The environment is the task's, overlaid with a.Env.
-//   - Meta (MetaDAG, MetaRun, MetaTask, MetaTry, MetaPrefix) names the attempt exactly.
+//   - Meta (MetaDAG, MetaRun, MetaTask, MetaTry, MetaPrefix, MetaQueued) names the attempt
+//     exactly.
+//   - A guard template fails the task before it starts when the job was purged after its try
+//     ended and then registered again (see guard.go).
 //   - A stopped task gets DefaultKillSignal, then SIGKILL after DefaultKillTimeout.
 //   - Logs are bounded by DefaultLogMaxFiles and DefaultLogMaxFileSizeMB.
+//   - The task's secrets, raw templates and vault block become Nomad template and vault
+//     blocks (see addSecrets); the spec names variables and keys, never values.
 //
 // The error wraps ErrInvalidAttempt: a missing spec, an unknown driver, a config that is not
 // a JSON object.
@@ -294,15 +306,10 @@ func Job(prefix string, a Attempt) (*nomadapi.Job, error) {
 			MaxFileSizeMB: ptr(DefaultLogMaxFileSizeMB),
 		},
 	}
-	if r := a.Spec.Resources; r.CPU > 0 || r.MemoryMB > 0 {
-		task.Resources = &nomadapi.Resources{}
-		if r.CPU > 0 {
-			task.Resources.CPU = ptr(r.CPU)
-		}
-		if r.MemoryMB > 0 {
-			task.Resources.MemoryMB = ptr(r.MemoryMB)
-		}
-	}
+	addSecrets(task, a.Spec)
+	queued := a.Queued.UTC().Format(time.RFC3339Nano)
+	addGuard(task, id, queued)
+	task.Resources = taskResources(a.Spec.Resources)
 
 	group := &nomadapi.TaskGroup{
 		Name:  ptr(GroupName),
@@ -326,6 +333,7 @@ func Job(prefix string, a Attempt) (*nomadapi.Job, error) {
 	if q == nil {
 		q = &spec.Queue{Name: spec.DefaultQueue}
 	}
+	addStorage(group, task, a.Spec, q)
 	job := &nomadapi.Job{
 		ID:          ptr(id),
 		Name:        ptr(id),
@@ -339,6 +347,7 @@ func Job(prefix string, a Attempt) (*nomadapi.Job, error) {
 			MetaTask:   a.Task,
 			MetaTry:    strconv.Itoa(a.Try),
 			MetaPrefix: normalizePrefix(prefix),
+			MetaQueued: queued,
 		},
 	}
 	if q.Namespace != "" {

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	nomadapi "github.com/hashicorp/nomad/api"
@@ -173,6 +174,7 @@ func testAttempt(dag, run, task string, try int, script string) Attempt {
 
 func TestJob(t *testing.T) {
 	a := testAttempt("etl", "manual__1", "fetch[eu]", 2, "echo hi")
+	a.Queued = time.Date(2026, 11, 22, 0, 0, 1, 5, time.FixedZone("CET", 3600))
 	a.Spec.Config = json.RawMessage(`{"pid_mode": "host", "big": 12345678901234567890, "command": "ignored"}`)
 	a.Queue = &spec.Queue{
 		Name: "gpu", Namespace: "batch", NodePool: "gpu", Datacenters: []string{"dc1", "dc2"},
@@ -217,6 +219,7 @@ func TestJob(t *testing.T) {
 		"resources":   []int{*task.Resources.CPU, *task.Resources.MemoryMB},
 		"killTimeout": *task.KillTimeout,
 		"logs":        []int{*task.LogConfig.MaxFiles, *task.LogConfig.MaxFileSizeMB},
+		"guard":       []string{*task.Templates[0].DestPath, *task.Templates[0].ChangeMode},
 	}
 	want := map[string]any{
 		"id":         JobID("", a),
@@ -228,6 +231,7 @@ func TestJob(t *testing.T) {
 		"priority":   60,
 		"meta": map[string]string{
 			MetaDAG: "etl", MetaRun: "manual__1", MetaTask: "fetch[eu]", MetaTry: "2", MetaPrefix: DefaultPrefix,
+			MetaQueued: "2026-11-21T23:00:01.000000005Z",
 		},
 		"group":       GroupName,
 		"count":       1,
@@ -241,6 +245,7 @@ func TestJob(t *testing.T) {
 		"resources":   []int{100, 64},
 		"killTimeout": DefaultKillTimeout,
 		"logs":        []int{DefaultLogMaxFiles, DefaultLogMaxFileSizeMB},
+		"guard":       []string{GuardFile, "noop"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("job (-want +got):\n%s", diff)

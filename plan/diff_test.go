@@ -112,6 +112,7 @@ func taskJSON(t *testing.T, tk *spec.Task) map[string]any {
 
 func TestDiff(t *testing.T) {
 	notify := task("notify", func(t *spec.Task) { t.DependsOn = []string{"load"} })
+	sameA, sameB, sameQ := dag("a"), dag("b"), queue("default")
 	tests := []struct {
 		name         string
 		local        *spec.Config
@@ -127,6 +128,13 @@ func TestDiff(t *testing.T) {
 			local:        config([]*spec.DAG{dag("a"), dag("b")}, queue("default"), queue("gpu")),
 			remoteDAGs:   dagMap(dag("a"), dag("b")),
 			remoteQueues: queueMap(queue("default"), queue("gpu")),
+		},
+		{
+			// Build passes the local definition itself when its hash is the applied version.
+			name:         "unchanged, the same definitions",
+			local:        config([]*spec.DAG{sameA, sameB}, sameQ),
+			remoteDAGs:   dagMap(sameA, sameB),
+			remoteQueues: queueMap(sameQ),
 		},
 		{
 			name:  "create",

@@ -49,6 +49,12 @@ func Render(w io.Writer, p *Plan, color bool) error {
 			r.printf("  dag.%s: %s\n", b.DAG, describeBacklog(b))
 		}
 	}
+	if len(p.Assets) > 0 {
+		r.printf("\nAssets:\n")
+		for _, a := range p.Assets {
+			r.printf("  %s: produced by %s; consumed by %s\n", a.Name, listOrNone(a.Producers), listOrNone(a.Consumers))
+		}
+	}
 	if len(p.Warnings) > 0 {
 		r.printf("\nWarnings:\n")
 		for _, warning := range p.Warnings {
@@ -265,7 +271,7 @@ func createAttrs(local *spec.Config, c Change) []attr {
 				m = toMap(q)
 			}
 		}
-		keys = []string{"description", "namespace", "node_pool", "datacenters", "constraints", "max_running"}
+		keys = []string{"description", "namespace", "node_pool", "datacenters", "constraints", "max_running", "volumes"}
 	}
 	var attrs []attr
 	for _, k := range keys {
@@ -392,6 +398,7 @@ type jsonPlan struct {
 	Changes       []jsonChange  `json:"changes"`
 	CatchUp       []jsonBacklog `json:"catch_up"`
 	Warnings      []string      `json:"warnings"`
+	Assets        []jsonAsset   `json:"assets"`
 	Summary       jsonSummary   `json:"summary"`
 	CatalogIndex  uint64        `json:"catalog_index"`
 }
@@ -423,6 +430,12 @@ type jsonInterval struct {
 	End   time.Time `json:"end"`
 }
 
+type jsonAsset struct {
+	Name      string   `json:"name"`
+	Producers []string `json:"producers"`
+	Consumers []string `json:"consumers"`
+}
+
 type jsonSummary struct {
 	Add     int `json:"add"`
 	Change  int `json:"change"`
@@ -431,7 +444,8 @@ type jsonSummary struct {
 
 // RenderJSON writes the machine view of p: one JSON object with "format_version" "1",
 // "changes" (kind, name, action, attributes: path, before, after), "catch_up" (dag, catchup,
-// count, truncated, first and last intervals), "warnings", "summary" (add, change, destroy) and
+// count, truncated, first and last intervals), "warnings", "assets" (name, producers as
+// DAG.TASK, consumers), "summary" (add, change, destroy) and
 // "catalog_index", the catalog index an apply of this plan checks. Lists are [] when empty,
 // never null.
 func RenderJSON(w io.Writer, p *Plan) error {
@@ -440,6 +454,10 @@ func RenderJSON(w io.Writer, p *Plan) error {
 		Changes:       []jsonChange{},
 		CatchUp:       []jsonBacklog{},
 		Warnings:      append([]string{}, p.Warnings...),
+		Assets:        []jsonAsset{},
+	}
+	for _, a := range p.Assets {
+		out.Assets = append(out.Assets, jsonAsset{Name: a.Name, Producers: append([]string{}, a.Producers...), Consumers: append([]string{}, a.Consumers...)})
 	}
 	for _, c := range p.Changes {
 		jc := jsonChange{Kind: c.Kind, Name: c.Name, Action: c.Action, Attributes: []jsonAttr{}}
@@ -465,6 +483,14 @@ func RenderJSON(w io.Writer, p *Plan) error {
 		return fmt.Errorf("render plan as json: %w", err)
 	}
 	return nil
+}
+
+// listOrNone joins names for the Assets lines, "nothing" for none.
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "nothing"
+	}
+	return strings.Join(names, ", ")
 }
 
 func interval(iv schedule.Interval) jsonInterval { return jsonInterval{Start: iv.Start, End: iv.End} }

@@ -191,6 +191,7 @@ func TestRenderJSON(t *testing.T) {
 			"last":  map[string]any{"start": "2026-11-22T02:00:00Z", "end": "2026-11-23T02:00:00Z"},
 		}},
 		"warnings":      []any{`queue "gpu": no ready Nomad node matches node_pool "gpu"; its tasks would wait until one joins`},
+		"assets":        []any{},
 		"summary":       map[string]any{"add": 1.0, "change": 1.0, "destroy": 1.0},
 		"catalog_index": 42.0,
 	}
@@ -207,7 +208,7 @@ func TestRenderJSON(t *testing.T) {
 	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{"changes", "catch_up", "warnings"} {
+	for _, key := range []string{"changes", "catch_up", "warnings", "assets"} {
 		if list, ok := got[key].([]any); !ok || len(list) != 0 {
 			t.Errorf("empty plan %q = %#v, want []", key, got[key])
 		}

@@ -16,12 +16,16 @@ const (
 	RunScheduled RunType = "scheduled" // created by the scheduler for a data interval that ended
 	RunManual    RunType = "manual"    // triggered by a user, with `dagflow trigger` or the API
 	RunBackfill  RunType = "backfill"  // created by a backfill for a past data interval
+
+	// RunAssetTriggered is a run started because the assets its DAG is scheduled on were
+	// updated; its logical date is when the leader saw its condition hold.
+	RunAssetTriggered RunType = "asset_triggered"
 )
 
-// Valid reports whether t is one of RunScheduled, RunManual and RunBackfill.
+// Valid reports whether t is one of RunScheduled, RunManual, RunBackfill and RunAssetTriggered.
 func (t RunType) Valid() bool {
 	switch t {
-	case RunScheduled, RunManual, RunBackfill:
+	case RunScheduled, RunManual, RunBackfill, RunAssetTriggered:
 		return true
 	}
 	return false
@@ -76,8 +80,8 @@ func ParseRunID(id string) (RunType, time.Time, error) {
 	}
 	t := RunType(typ)
 	if !t.Valid() {
-		return "", time.Time{}, fmt.Errorf("%w %q: unknown run type %q; want %s, %s or %s",
-			ErrInvalidRunID, id, typ, RunScheduled, RunManual, RunBackfill)
+		return "", time.Time{}, fmt.Errorf("%w %q: unknown run type %q; want %s, %s, %s or %s",
+			ErrInvalidRunID, id, typ, RunScheduled, RunManual, RunBackfill, RunAssetTriggered)
 	}
 	when, err := time.Parse(time.RFC3339Nano, date)
 	if err != nil {

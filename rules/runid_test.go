@@ -117,6 +117,11 @@ func TestParseRunID(t *testing.T) {
 			wantType: RunBackfill,
 			wantDate: time.Date(2026, 11, 20, 2, 0, 0, 0, time.UTC),
 		},
+		"asset triggered": {
+			id:       "asset_triggered__2026-11-22T02:00:00.5Z",
+			wantType: RunAssetTriggered,
+			wantDate: time.Date(2026, 11, 22, 2, 0, 0, 500_000_000, time.UTC),
+		},
 		"empty": {
 			id:      "",
 			wantErr: `invalid run ID "": want TYPE__DATE, such as "scheduled__2026-11-22T02:00:00Z"`,
@@ -127,15 +132,11 @@ func TestParseRunID(t *testing.T) {
 		},
 		"unknown type": {
 			id:      "daily__2026-11-22T02:00:00Z",
-			wantErr: `invalid run ID "daily__2026-11-22T02:00:00Z": unknown run type "daily"; want scheduled, manual or backfill`,
+			wantErr: `invalid run ID "daily__2026-11-22T02:00:00Z": unknown run type "daily"; want scheduled, manual, backfill or asset_triggered`,
 		},
 		"upper case type": {
 			id:      "SCHEDULED__2026-11-22T02:00:00Z",
-			wantErr: `invalid run ID "SCHEDULED__2026-11-22T02:00:00Z": unknown run type "SCHEDULED"; want scheduled, manual or backfill`,
-		},
-		"Airflow asset run": {
-			id:      "asset_triggered__2026-11-22T02:00:00Z",
-			wantErr: `invalid run ID "asset_triggered__2026-11-22T02:00:00Z": unknown run type "asset_triggered"; want scheduled, manual or backfill`,
+			wantErr: `invalid run ID "SCHEDULED__2026-11-22T02:00:00Z": unknown run type "SCHEDULED"; want scheduled, manual, backfill or asset_triggered`,
 		},
 		"no date": {
 			id:      "scheduled__",
@@ -217,7 +218,8 @@ func TestRunTypeValid(t *testing.T) {
 		RunBackfill:       true,
 		"":                false,
 		"Scheduled":       false,
-		"asset_triggered": false,
+		RunAssetTriggered: true,
+		"asset":           false,
 	}
 	got := map[RunType]bool{}
 	for typ := range want {

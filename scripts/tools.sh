@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real consul and nomad binaries that `make dev` and the tests run, into ./bin, and
+# Installs the real consul, nomad and vault binaries that `make dev` and the tests run, into ./bin, and
 # the Chromium that the web UI tests drive headless.
 #
 # Neither has a Debian package and `go install module@version` refuses both (their go.mod files
@@ -15,6 +15,8 @@ set -euo pipefail
 
 CONSUL_VERSION=${CONSUL_VERSION:-1.22.0}
 NOMAD_VERSION=${NOMAD_VERSION:-1.11.3}
+# Vault, for the test of the vault block against a real Vault dev server.
+VAULT_VERSION=${VAULT_VERSION:-1.21.1}
 # Nomad pins its api submodule to an old pseudo-version that no longer compiles with v1.11.3.
 NOMAD_API_VERSION=${NOMAD_API_VERSION:-v0.0.0-20261016150620-df630b26e78a}
 
@@ -30,14 +32,19 @@ version_of() {
   "$2" version 2>/dev/null | head -n 1 | sed -E 's/^[A-Za-z]+ v([0-9.]+).*/\1/'
 }
 
-# build NAME MODULE VERSION [extra go mod edit args...] builds MODULE@VERSION into the cache.
+# build NAME MODULE VERSION [extra go mod edit args...] builds MODULE@VERSION into the cache,
+# with cgo when CGO=1 (the binary's cache name then ends in -cgo).
 build() {
-  local name=$1 module=$2 version=$3
+  local name=$1 module=$2 version=$3 cgo=${CGO:-0}
   shift 3
   local out="$cache/$name-$version"
+  [ "$cgo" = 1 ] && out="$out-cgo"
   if [ -x "$out" ]; then
     printf '%s\n' "$out"
     return
+  fi
+  if [ "$cgo" = 1 ] && ! command -v gcc >/dev/null; then
+    apt_install gcc "building $name with cgo"
   fi
   log "building $name v$version from the Go module proxy (a few minutes, once per machine)"
   local dir src work
@@ -56,7 +63,7 @@ build() {
       sort -u | while read -r path; do go mod edit -dropreplace="$path"; done
     for edit in "$@"; do go mod edit "$edit"; done
     GONOSUMDB="github.com/hashicorp/$name" GOFLAGS="-mod=mod -buildvcs=false" \
-      CGO_ENABLED=0 go build -trimpath -o "$out.tmp" .
+      CGO_ENABLED="$cgo" go build -trimpath -o "$out.tmp" .
   )
   mv "$out.tmp" "$out"
   printf '%s\n' "$out"
@@ -113,16 +120,23 @@ install_postgres() {
   log "using $found ($("$found" --version | head -n 1))"
 }
 
-case "${1:-all}" in
+[ $# -gt 0 ] || set -- all
+for what in "$@"; do
+case "$what" in
   consul) install consul github.com/hashicorp/consul "$CONSUL_VERSION" ;;
-  nomad) install nomad github.com/hashicorp/nomad "$NOMAD_VERSION" "-require=github.com/hashicorp/nomad/api@$NOMAD_API_VERSION" ;;
+  # Nomad's exec driver, which tasks with volume mounts need (raw_exec cannot mount), is only
+  # compiled in with cgo.
+  nomad) CGO=1 install nomad github.com/hashicorp/nomad "$NOMAD_VERSION" "-require=github.com/hashicorp/nomad/api@$NOMAD_API_VERSION" ;;
+  vault) install vault github.com/hashicorp/vault "$VAULT_VERSION" ;;
   chromium) install_chromium ;;
   postgres) install_postgres ;;
   all)
     "$0" consul
     "$0" nomad
+    "$0" vault
     "$0" chromium
     "$0" postgres
     ;;
-  *) log "usage: $0 [consul|nomad|chromium|postgres|all]"; exit 2 ;;
+  *) log "usage: $0 [consul|nomad|vault|chromium|postgres|all]..."; exit 2 ;;
 esac
+done

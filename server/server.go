@@ -9,10 +9,10 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"github.com/dagflow/dagflow/internal/wait"
 	"net"
 	"net/http"
 	"os"
@@ -31,6 +31,7 @@ import (
 	"github.com/dagflow/dagflow/consullock"
 	"github.com/dagflow/dagflow/engine"
 	"github.com/dagflow/dagflow/history"
+	"github.com/dagflow/dagflow/internal/wait"
 	"github.com/dagflow/dagflow/nomadexec"
 	"github.com/dagflow/dagflow/state"
 	"github.com/dagflow/dagflow/web"
@@ -48,6 +49,13 @@ const (
 	// retryInterval is how long the leadership loop waits after a Consul error before it
 	// contends again, so an unreachable Consul is not hammered.
 	retryInterval = time.Second
+	// registrationCheck is how often an instance asks its Consul agent whether it still knows
+	// the instance's service. An agent deregisters a service whose check stayed critical for
+	// leader.deregister_after (1 minute): an instance cut off from its agent that long finds
+	// itself unknown when it is back, and every session it creates to contend is refused
+	// ("Missing check"). One local read every 5 s costs nothing; the instance contends again
+	// at most that long after it is back.
+	registrationCheck = 5 * time.Second
 )
 
 // Server is one running dagflow server instance.
@@ -67,6 +75,7 @@ type Server struct {
 	lock      *consullock.Lock
 
 	active   atomic.Bool
+	regMu    sync.Mutex // serializes registrations, so the last one carries the current role
 	cancel   context.CancelFunc
 	done     chan struct{}
 	stopOnce sync.Once
@@ -149,7 +158,13 @@ func (s *Server) Start(ctx context.Context) error {
 	lctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.done = make(chan struct{})
-	go s.lead(lctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { s.lead(lctx) })
+	wg.Go(func() { s.keepRegistered(lctx) })
+	go func() {
+		wg.Wait()
+		close(s.done)
+	}()
 	if s.history != nil {
 		go s.migrate(lctx)
 	}
@@ -211,7 +226,6 @@ func (s *Server) Role() string {
 
 // lead contends for leadership until ctx ends, tagging the instance as it goes.
 func (s *Server) lead(ctx context.Context) {
-	defer close(s.done)
 	for ctx.Err() == nil {
 		ld, err := s.lock.Acquire(ctx)
 		if err != nil {
@@ -236,13 +250,16 @@ func (s *Server) lead(ctx context.Context) {
 			// whichever instance takes it starts over from Consul.
 			s.logger.Error("scheduler stopped; giving leadership up", "error", err)
 		}
-		// Release before anything else: a standby's blocking query returns at once.
+		// No leader work runs any more: the instance says so at once, even when the release
+		// below waits for a Consul it cannot reach (cut off, it would go on reporting itself
+		// active for as long as the release waits).
+		s.active.Store(false)
+		// Then release, before anything else: a standby's blocking query returns at once.
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := ld.Release(rctx); err != nil {
 			s.logger.Warn("release leadership", "error", err)
 		}
 		cancel()
-		s.active.Store(false)
 		s.retag(ctx)
 		if failed {
 			wait.Sleep(ctx, retryInterval)
@@ -271,7 +288,9 @@ func (s *Server) schedule(ctx context.Context, ld *consullock.Leadership) error 
 		Metrics:    s.metrics,
 		LogTail:    s.cfg.Retention.LogTail,
 		PurgeAfter: s.cfg.Retention.PurgeAfter,
+		LockDelay:  cmp.Or(s.cfg.Leader.LockDelay, consullock.DefaultLockDelay),
 		KeepRuns:   s.cfg.Retention.KeepRuns,
+		UIAddress:  s.advertiseURL(), // where callback payloads link to
 	}
 	if s.history == nil {
 		return engine.Run(ctx, cfg, ld)
@@ -294,9 +313,34 @@ func (s *Server) schedule(ctx context.Context, ld *consullock.Leadership) error 
 	return err
 }
 
+// keepRegistered registers the instance again, until ctx ends, whenever its Consul agent no
+// longer knows its service (see registrationCheck). Other errors are left alone: an agent that
+// cannot be reached cannot be registered with either, and the next look tries again.
+func (s *Server) keepRegistered(ctx context.Context) {
+	t := time.NewTicker(registrationCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		_, _, err := s.consul.Agent().Service(s.serviceID, (&consulapi.QueryOptions{}).WithContext(ctx))
+		var status consulapi.StatusError
+		if errors.As(err, &status) && status.Code == http.StatusNotFound && ctx.Err() == nil {
+			s.logger.Warn("consul no longer knows this instance (deregistered while its check was critical); registering it again", "service_id", s.serviceID)
+			if s.retag(ctx) == nil {
+				s.logger.Info("registered again", "service_id", s.serviceID)
+			}
+		}
+	}
+}
+
 // retag (re-)registers the service with the tag of the current role. Re-registering keeps the
 // check's state, so the leader's session, bound to the check, survives it.
 func (s *Server) retag(ctx context.Context) error {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
 	_, port, _ := net.SplitHostPort(s.ln.Addr().String())
 	p, _ := strconv.Atoi(port)
 	reg := &consulapi.AgentServiceRegistration{

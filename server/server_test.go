@@ -184,3 +184,48 @@ func TestFailover(t *testing.T) {
 	t.Logf("kill -9 failover: standby active %s after the kill", d)
 	waitFor(t, "consul tags after failover", func() bool { return tags(t, client)[port(c.addr)] == "active" })
 }
+
+// TestRegistersAgain: Consul deregisters an instance whose check stayed critical for
+// leader.deregister_after (cut off from its agent for that long: the partition chaos scenario
+// found it), which also invalidates the sessions bound to the check. The instance registers
+// again and contends: it takes over when the leader stops. Before, every session it created
+// was refused ("Missing check") for as long as it ran.
+func TestRegistersAgain(t *testing.T) {
+	consul := devstack.StartConsulT(t)
+	client := devstack.ConsulClientT(t, consul)
+	bin := buildDagflow(t)
+
+	a := start(t, bin, consul.HTTPAddr)
+	waitFor(t, "first instance active", func() bool { return a.role() == "active" })
+	b := start(t, bin, consul.HTTPAddr)
+	waitFor(t, "second instance standby", func() bool { return b.role() == "standby" })
+	waitFor(t, "second instance registered", func() bool { _, ok := tags(t, client)[port(b.addr)]; return ok })
+	services, err := client.Agent().Services()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := ""
+	for sid, svc := range services {
+		if svc.Service == "dagflow" && svc.Port == port(b.addr) {
+			id = sid
+		}
+	}
+	if id == "" {
+		t.Fatalf("no service of the second instance among %d", len(services))
+	}
+	if err := client.Agent().ServiceDeregister(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "deregistered", func() bool { _, ok := tags(t, client)[port(b.addr)]; return !ok })
+	d := waitFor(t, "the deregistered instance registers again", func() bool { _, ok := tags(t, client)[port(b.addr)]; return ok })
+	t.Logf("registered again %s after its deregistration", d)
+
+	if err := a.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	d = waitFor(t, "the instance registered again takes over", func() bool { return b.role() == "active" })
+	t.Logf("active %s after the leader's SIGINT", d)
+	if !strings.Contains(b.logText(t), "registering it again") {
+		t.Error("the instance's log does not say it registered again")
+	}
+}

@@ -1,7 +1,6 @@
 package state
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -20,7 +19,8 @@ type Catalog struct {
 	DAGs   map[string]Entry `json:"dags"`
 	Queues map[string]Entry `json:"queues"`
 
-	// Index is the ModifyIndex of the catalog key when it was read or written; 0 when none
+	// Index is the ModifyIndex of the catalog's head key when it was read or written (of the
+	// single catalog key of a store not applied to since generations came); 0 when none
 	// exists yet. Apply uses it for its check-and-set.
 	Index uint64 `json:"-"`
 }
@@ -41,27 +41,70 @@ const (
 	txnOpCost = 128       // framing of one operation besides its key and value
 )
 
-// Catalog reads the applied catalog with a consistent read. When none was applied yet it
-// returns an empty catalog (non-nil maps) with Index 0.
+// Catalog reads the applied catalog with consistent reads: the head, then the chunks of the
+// generation it names (see catalog_gen.go). When none was applied yet it returns an empty
+// catalog (non-nil maps) with Index 0.
 func (s *Store) Catalog(ctx context.Context) (*Catalog, error) {
 	c, _, err := s.WatchCatalog(ctx, 0)
 	return c, err
 }
 
-// WatchCatalog reads the catalog as Catalog does, with a blocking query that returns when it
-// changed after index (0: at once), and returns the index to pass next.
+// WatchCatalog reads the catalog as Catalog does, with a blocking query on the catalog's head
+// that returns when it changed after index (0: at once), and returns the index to pass next.
 func (s *Store) WatchCatalog(ctx context.Context, index uint64) (*Catalog, uint64, error) {
-	q := (&consulapi.QueryOptions{WaitIndex: index, WaitTime: blockingWait, RequireConsistent: true}).WithContext(ctx)
-	pair, meta, err := s.kv.Get(s.catalogKey(), q)
-	if err != nil {
-		return nil, index, fmt.Errorf("read catalog: %w", err)
-	}
-	c := &Catalog{DAGs: map[string]Entry{}, Queues: map[string]Entry{}}
-	if pair == nil {
+	for attempt := 0; ; attempt++ {
+		q := (&consulapi.QueryOptions{WaitIndex: index, WaitTime: blockingWait, RequireConsistent: true}).WithContext(ctx)
+		pair, meta, err := s.kv.Get(s.headKey(), q)
+		if err != nil {
+			return nil, index, fmt.Errorf("read catalog: %w", err)
+		}
+		if pair == nil {
+			c, err := s.legacyCatalog(ctx)
+			return c, meta.LastIndex, err
+		}
+		c, err := s.readGeneration(ctx, pair)
+		if errors.Is(err, errGenerationGone) && attempt < genReadAttempts {
+			// Three applies replaced the generation between reading the head and its
+			// chunks: read the head again, at once.
+			index = 0
+			continue
+		}
+		if err != nil {
+			return nil, index, err
+		}
 		return c, meta.LastIndex, nil
 	}
+}
+
+// CatalogSince reads the catalog as Catalog does, but returns known itself, without reading
+// its chunks, when the head still names the generation known was read from. Callers that
+// read the catalog often (the API) keep the last one and pass it; known may be nil.
+func (s *Store) CatalogSince(ctx context.Context, known *Catalog) (*Catalog, error) {
+	if known != nil && known.Index != 0 {
+		pair, _, err := s.kv.Get(s.headKey(), s.readOpts(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("read catalog: %w", err)
+		}
+		if pair != nil && pair.ModifyIndex == known.Index {
+			return known, nil
+		}
+	}
+	return s.Catalog(ctx)
+}
+
+// legacyCatalog reads the catalog of a store written before generations: one key holding every
+// entry. The first apply replaces it with a generation (see Apply).
+func (s *Store) legacyCatalog(ctx context.Context) (*Catalog, error) {
+	c := &Catalog{DAGs: map[string]Entry{}, Queues: map[string]Entry{}}
+	pair, _, err := s.kv.Get(s.catalogKey(), s.readOpts(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read catalog: %w", err)
+	}
+	if pair == nil {
+		return c, nil
+	}
 	if err := json.Unmarshal(pair.Value, c); err != nil {
-		return nil, index, fmt.Errorf("decode catalog %s: %w", s.catalogKey(), err)
+		return nil, fmt.Errorf("decode catalog %s: %w", s.catalogKey(), err)
 	}
 	if c.DAGs == nil {
 		c.DAGs = map[string]Entry{}
@@ -70,7 +113,7 @@ func (s *Store) WatchCatalog(ctx context.Context, index uint64) (*Catalog, uint6
 		c.Queues = map[string]Entry{}
 	}
 	c.Index = pair.ModifyIndex
-	return c, meta.LastIndex, nil
+	return c, nil
 }
 
 // blob is one version value to write create-only.
@@ -86,14 +129,19 @@ type blob struct {
 // unchanged keeps its timestamps; a new name gets CreatedAt now, a changed version UpdatedAt
 // now. It returns the new catalog with its new Index.
 //
+// The catalog is written as a new generation (catalog_gen.go): immutable chunks first, then
+// the head that names them, with a check-and-set on base.Index. Readers see the old catalog or
+// the new one, never a mix, however many DAGs it holds.
+//
 // Apply fails with ErrConflict (wrapped) when anything else wrote the catalog since base was
 // read, including when the catalog would not change at all: an apply never succeeds against a
 // stale plan. It fails with ErrTooLarge (wrapped), naming the DAG or queue, before writing
-// anything when a version or the catalog is over Consul's 512 KB value limit.
+// anything when a version is over Consul's 512 KB value limit.
 //
 // Concurrency: versions are immutable and written create-only, so racing applies may both
-// write them harmlessly; only one of them replaces the catalog. If Apply fails after writing
-// versions, those versions stay as unreferenced keys; applying again reuses them.
+// write them harmlessly; so are generations, whose keys name their content. Only one of them
+// replaces the head. If Apply fails after writing versions or chunks, those stay as
+// unreferenced keys: applying again reuses the versions, and a later apply deletes the chunks.
 func (s *Store) Apply(ctx context.Context, base *Catalog, dags []*spec.DAG, queues []*spec.Queue, now time.Time) (*Catalog, error) {
 	if base == nil {
 		return nil, errors.New("apply: base catalog is nil; read it with Catalog first")
@@ -166,12 +214,9 @@ func (s *Store) Apply(ctx context.Context, base *Catalog, dags []*spec.DAG, queu
 		return nil, fmt.Errorf("apply: %w", errors.Join(tooLarge...))
 	}
 
-	value, err := json.Marshal(next)
+	chunks, err := splitCatalog(next)
 	if err != nil {
-		return nil, fmt.Errorf("apply: encode catalog: %w", err)
-	}
-	if len(value) > maxValueSize {
-		return nil, fmt.Errorf("apply: the catalog of %d DAGs and %d queues would take %d KB: %w; split them across installations with different prefixes", len(next.DAGs), len(next.Queues), kb(len(value)), ErrTooLarge)
+		return nil, fmt.Errorf("apply: %w", err)
 	}
 
 	if sameEntries(base, next) {
@@ -192,28 +237,11 @@ func (s *Store) Apply(ctx context.Context, base *Catalog, dags []*spec.DAG, queu
 	if err := s.writeBlobs(ctx, blobs); err != nil {
 		return nil, fmt.Errorf("apply: %w", err)
 	}
-
-	ok, _, err := s.kv.CAS(&consulapi.KVPair{Key: s.catalogKey(), Value: value, ModifyIndex: base.Index}, s.writeOpts(ctx))
+	index, err := s.commitGeneration(ctx, base.Index, next, chunks)
 	if err != nil {
-		if isTooLarge(err) {
-			return nil, fmt.Errorf("apply: write catalog of %d DAGs and %d queues (%d KB): %w: %w", len(next.DAGs), len(next.Queues), kb(len(value)), ErrTooLarge, err)
-		}
-		return nil, fmt.Errorf("apply: write catalog: %w", err)
+		return nil, fmt.Errorf("apply: %w", err)
 	}
-	if !ok {
-		return nil, fmt.Errorf("apply: %w", ErrConflict)
-	}
-
-	// A KV write does not answer with the index it committed at, so read it back. If the bytes
-	// differ, another apply already replaced ours: Index stays 0, and an Apply based on the
-	// returned catalog fails with ErrConflict, as it should.
-	pair, _, err := s.kv.Get(s.catalogKey(), s.readOpts(ctx))
-	if err != nil {
-		return nil, fmt.Errorf("apply: catalog written; read back its index: %w", err)
-	}
-	if pair != nil && bytes.Equal(pair.Value, value) {
-		next.Index = pair.ModifyIndex
-	}
+	next.Index = index
 	return next, nil
 }
 

@@ -22,6 +22,7 @@ const (
 	RequestClear    = "clear"    // start a new try of Task in RunID (and, with Downstream, of everything after it)
 	RequestMark     = "mark"     // set Task in RunID (and, with Downstream, everything after it) to State, stopping a try in flight
 	RequestCancel   = "cancel"   // stop RunID: tries in flight fail, tasks not started are skipped, the run fails
+	RequestEmit     = "emit"     // record Event, posted from outside, as the next event of asset Asset
 )
 
 // Request is an action a user asked for, carried out by whichever instance leads. Any
@@ -40,6 +41,8 @@ type Request struct {
 	Task       string                     `json:"task,omitempty"`   // clear, mark
 	Downstream bool                       `json:"downstream,omitempty"`
 	State      string                     `json:"state,omitempty"` // mark: "success" or "failed"
+	Asset      string                     `json:"asset,omitempty"` // emit
+	Event      *AssetEvent                `json:"event,omitempty"` // emit: its ID and Extra
 
 	Result *Result `json:"result,omitempty"` // set by the leader once carried out
 
@@ -48,9 +51,14 @@ type Request struct {
 
 // Result is what came of a request.
 type Result struct {
-	Error  string    `json:"error,omitempty"` // empty when it succeeded
-	RunIDs []string  `json:"run_ids,omitempty"`
-	DoneAt time.Time `json:"done_at"`
+	Error  string   `json:"error,omitempty"` // empty when it succeeded
+	RunIDs []string `json:"run_ids,omitempty"`
+
+	// Event is the event an emit recorded; Duplicate is set when an event with its ID was
+	// recorded before, and Event is that one.
+	Event     *AssetEvent `json:"event,omitempty"`
+	Duplicate bool        `json:"duplicate,omitempty"`
+	DoneAt    time.Time   `json:"done_at"`
 }
 
 // ErrRequestTimeout means no leader carried the request out in time: none may be elected, or
@@ -69,7 +77,11 @@ func newRequestID(now time.Time) string {
 
 // Submit queues request r for the leader, giving it an ID and creation time.
 func (s *Store) Submit(ctx context.Context, r *Request) error {
-	if err := checkName("DAG", r.DAG); err != nil {
+	if r.Kind == RequestEmit {
+		if err := CheckAssetName(r.Asset); err != nil {
+			return err
+		}
+	} else if err := checkName("DAG", r.DAG); err != nil {
 		return err
 	}
 	now := time.Now().UTC()

@@ -7,10 +7,12 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
 
+	"github.com/dagflow/dagflow/internal/bounded"
 	"github.com/dagflow/dagflow/rules"
 )
 
@@ -57,6 +59,15 @@ type Run struct {
 	StartedAt         time.Time                  `json:"started_at,omitzero"`
 	EndedAt           time.Time                  `json:"ended_at,omitzero"`
 	CanceledAt        time.Time                  `json:"canceled_at,omitzero"` // set by a cancel: it ends failed once its tries in flight were stopped
+
+	// AssetEvents are the events that started an asset-triggered run: per asset of its
+	// schedule_on, the newest MaxTriggerEvents of those since its previous one, by asset then
+	// sequence.
+	AssetEvents []AssetEvent `json:"asset_events,omitempty"`
+
+	// DeadlineMissedAt is when the leader found the run past its DAG's deadline, unfinished
+	// or finished late; it is set once, in the transaction that records the on_miss deliveries.
+	DeadlineMissedAt time.Time `json:"deadline_missed_at,omitzero"`
 }
 
 // TaskInstance is one task of one run, with every try it has had.
@@ -82,12 +93,32 @@ type TaskInstance struct {
 	// Message says, for people, why a task instance ended without a try of its own: a mapped
 	// task whose collection was missing or too large.
 	Message string `json:"message,omitempty"`
+
+	// Waiting says, for people, why a task instance ready to run (State Scheduled) has no try
+	// yet: `queue "gpu" at max_running (2)`, `DAG "etl" at max_active_tasks (8)`. It is
+	// written when it changes, and dropped once the instance leaves Scheduled.
+	Waiting string `json:"waiting,omitempty"`
+
+	// DeadlineMissedAt is when the leader found the task instance past its task's deadline;
+	// see Run.DeadlineMissedAt.
+	DeadlineMissedAt time.Time `json:"deadline_missed_at,omitzero"`
+
+	// Sensor is the waiting state of a sensor's instance, from the start of its wait on; see
+	// SensorWait.
+	Sensor *SensorWait `json:"sensor,omitempty"`
 }
 
-// TriesSinceClear returns how many tries it has had since it was last cleared (all of them
-// when it never was): what its retries are counted against.
-func (ti *TaskInstance) TriesSinceClear() int {
-	return len(ti.Tries) - ti.ClearedTries
+// AttemptsSinceClear returns how many tries it has had since it was last cleared (all of them
+// when it never was), but for a command sensor's "not yet" pokes: what its retries are counted
+// against.
+func (ti *TaskInstance) AttemptsSinceClear() int {
+	n := 0
+	for _, t := range ti.Tries[min(ti.ClearedTries, len(ti.Tries)):] {
+		if !t.NotYet {
+			n++
+		}
+	}
+	return n
 }
 
 // Try is one attempt of a task instance: one Nomad job.
@@ -103,8 +134,15 @@ type Try struct {
 	Node        string      `json:"node,omitempty"`
 	ExitCode    *int        `json:"exit_code,omitempty"`
 	Message     string      `json:"message,omitempty"` // why it ended as it did, for people
-	Logs        bool        `json:"logs,omitempty"`    // its output tail is stored
+	Logs        bool        `json:"logs,omitempty"`    // its output tail is stored, in Tail or a key of its own
+	NotYet      bool        `json:"not_yet,omitempty"` // a command sensor's poke that said "not yet": no attempt against retries
+	Tail        *Logs       `json:"tail,omitempty"`    // its output tail, when small enough to ride in this record (see LogsOp)
 	Stop        *Stop       `json:"stop,omitempty"`    // set when the scheduler stops its job, before it does
+
+	// Pending says, for people, why Nomad has not placed the try's job: its blocked
+	// evaluation's reasons, such as "resources exhausted: memory on 1 node". It is written
+	// when it changes, and dropped once Nomad places the job or the try ends.
+	Pending string `json:"pending,omitempty"`
 
 	// Outputs is the JSON object a successful try published in the file named by
 	// DAGFLOW_OUTPUT, read from its allocation before its job is purged. Only the latest
@@ -188,7 +226,39 @@ func (s *Store) PutTaskOp(ti *TaskInstance) (*consulapi.TxnOp, error) {
 	return &consulapi.TxnOp{KV: &consulapi.KVTxnOp{Verb: consulapi.KVSet, Key: s.runPrefix(ti.DAG, ti.RunID) + "tasks/" + esc(ti.Task), Value: b}}, nil
 }
 
-// PutLogsOp returns the transaction operation that stores the logs of one try.
+// Output tails up to inlineLogs bytes (encoded) ride in their task instance's record, as long as
+// the record's tails stay within inlineLogsTotal bytes of output: most tasks print a few lines, and keeping
+// those in the record written anyway as the try finishes saves a key per try. Longer ones, and
+// the retries of a chatty task, get a key of their own under logs/.
+const (
+	inlineLogs      = 2 << 10
+	inlineLogsTotal = 8 << 10
+)
+
+// LogsOp stores l, the output tail of ti's try, when that try finishes: in the try's Tail when
+// it is small enough, and then op is nil, else through the operation op returns (PutLogsOp).
+func (s *Store) LogsOp(ti *TaskInstance, try *Try, l *Logs) (op *consulapi.TxnOp, err error) {
+	if b, err := json.Marshal(l); err == nil && len(b) <= inlineLogs {
+		total := len(l.Stdout) + len(l.Stderr)
+		for _, t := range ti.Tries {
+			if t.Tail != nil && t.Try != try.Try {
+				total += len(t.Tail.Stdout) + len(t.Tail.Stderr)
+			}
+		}
+		if total <= inlineLogsTotal {
+			try.Tail, try.Logs = l, true
+			return nil, nil
+		}
+	}
+	op, err = s.PutLogsOp(ti.DAG, ti.RunID, ti.Task, try.Try, l)
+	if err == nil {
+		try.Logs = true
+	}
+	return op, err
+}
+
+// PutLogsOp returns the transaction operation that stores the logs of one try in a key of
+// their own.
 func (s *Store) PutLogsOp(dag, run, task string, try int, l *Logs) (*consulapi.TxnOp, error) {
 	b, err := json.Marshal(l)
 	if err != nil {
@@ -214,6 +284,48 @@ func (s *Store) DeleteRunOps(dag, run string) consulapi.TxnOps {
 func (s *Store) AllRuns(ctx context.Context) ([]*RunRecord, error) {
 	return s.readRuns(ctx, s.runsPrefix())
 }
+
+// EachDAGRuns reads every stored run, as AllRuns does, one DAG at a time, and calls fn with
+// each DAG's runs (oldest logical date first), in no particular order of DAGs and never two
+// calls at once. It stops at the first error, fn's or a read's. Each DAG's runs are one
+// consistent read, not all of them at once: it is for a leader, the only writer of runs.
+//
+// A new leader starts from it: with 10,000 runs of 10 tasks, the one list of AllRuns took
+// 150 MB to receive and decode, and the process kept that memory after. Here at most
+// runReads DAGs' records, and Consul's answers holding them, are in memory at once, besides
+// what fn keeps.
+func (s *Store) EachDAGRuns(ctx context.Context, fn func(recs []*RunRecord) error) error {
+	prefixes, _, err := s.kv.Keys(s.runsPrefix(), "/", s.readOpts(ctx))
+	if err != nil {
+		return fmt.Errorf("list the DAGs with runs: %w", err)
+	}
+	var mu sync.Mutex
+	failed := false // fn failed: call it no more
+	reads := make([]func(context.Context) error, 0, len(prefixes))
+	for _, prefix := range prefixes {
+		if !strings.HasSuffix(prefix, "/") {
+			continue // a key of its own directly under runs/: no DAG's
+		}
+		reads = append(reads, func(ctx context.Context) error {
+			recs, err := s.readRuns(ctx, prefix)
+			if err != nil || len(recs) == 0 {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if failed {
+				return nil
+			}
+			err = fn(recs)
+			failed = err != nil
+			return err
+		})
+	}
+	return bounded.Run(ctx, runReads, reads)
+}
+
+// runReads is how many DAGs' runs EachDAGRuns reads at once.
+const runReads = 4
 
 // Runs reads the stored runs of DAG dag, oldest logical date first.
 func (s *Store) Runs(ctx context.Context, dag string) ([]*RunRecord, error) {
@@ -288,7 +400,8 @@ func (s *Store) readRuns(ctx context.Context, prefix string) ([]*RunRecord, erro
 	return out, nil
 }
 
-// Logs reads the stored logs of one try; ErrNotFound (wrapped) when none are stored.
+// Logs reads the stored logs of one try, from its own key or its task instance's record (see
+// LogsOp); ErrNotFound (wrapped) when none are stored.
 func (s *Store) Logs(ctx context.Context, dag, run, task string, try int) (*Logs, error) {
 	key := s.logKey(dag, run, task, try)
 	pair, _, err := s.kv.Get(key, s.readOpts(ctx))
@@ -296,11 +409,32 @@ func (s *Store) Logs(ctx context.Context, dag, run, task string, try int) (*Logs
 		return nil, fmt.Errorf("read logs %s: %w", key, err)
 	}
 	if pair == nil {
-		return nil, fmt.Errorf("logs of %s/%s/%s try %d: %w", dag, run, task, try, ErrNotFound)
+		return s.inlineLogs(ctx, dag, run, task, try)
 	}
 	l := &Logs{}
 	if err := json.Unmarshal(pair.Value, l); err != nil {
 		return nil, fmt.Errorf("decode logs %s: %w", key, err)
 	}
 	return l, nil
+}
+
+// inlineLogs reads the tail of one try kept in its task instance's record.
+func (s *Store) inlineLogs(ctx context.Context, dag, run, task string, try int) (*Logs, error) {
+	key := s.runPrefix(dag, run) + "tasks/" + esc(task)
+	pair, _, err := s.kv.Get(key, s.readOpts(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("read task instance %s: %w", key, err)
+	}
+	if pair != nil {
+		ti := &TaskInstance{}
+		if err := json.Unmarshal(pair.Value, ti); err != nil {
+			return nil, fmt.Errorf("decode task instance %s: %w", key, err)
+		}
+		for _, t := range ti.Tries {
+			if t.Try == try && t.Tail != nil {
+				return t.Tail, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("logs of %s/%s/%s try %d: %w", dag, run, task, try, ErrNotFound)
 }

@@ -4,12 +4,17 @@
 // Everything lives under a prefix P (DefaultPrefix unless configured), so two installations with
 // different prefixes share one Consul without touching each other:
 //
-//	P + "catalog"                        JSON Catalog: which DAG and queue versions are applied
+//	P + "catalog/head"                   which generation of the catalog is current
+//	P + "catalog/gen/<id>/<i>"           a part of one generation's entries, immutable
 //	P + "dags/<name>/versions/<hash>"    an applied DAG version, immutable
 //	P + "queues/<name>/versions/<hash>"  an applied queue version, immutable
 //
-// The catalog is one key so an apply is atomic: it replaces the key with a check-and-set on the
-// ModifyIndex it was planned against, and a concurrent apply is detected instead of overwritten.
+// The catalog (which DAG and queue versions are applied) has no single-key ceiling: each apply
+// writes a new generation of immutable chunks, then switches the small head key to it with a
+// check-and-set on the ModifyIndex it was planned against. That one write is the apply, so it is
+// atomic for readers, and a concurrent apply is detected instead of overwritten. A store
+// written before generations holds the catalog in the single key P + "catalog"; it reads as
+// before, and the first apply replaces it.
 // Versions are addressed by spec.Hash of their definition and never deleted, because runs stay
 // pinned to the version they started with.
 package state
@@ -55,9 +60,12 @@ var (
 // A Store is safe for concurrent use. It keeps no cache: every read asks Consul, with
 // ?consistent for reads that a decision depends on.
 type Store struct {
+	client *consulapi.Client
 	kv     *consulapi.KV
 	txn    *consulapi.Txn
 	prefix string
+
+	versions versionCache // the DAG versions in use, shared by their readers
 }
 
 // New returns a Store that keeps its keys under prefix, such as "dagflow/" or
@@ -70,8 +78,12 @@ func New(client *consulapi.Client, prefix string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create state store: %w", err)
 	}
-	return &Store{kv: client.KV(), txn: client.Txn(), prefix: p}, nil
+	return &Store{client: client, kv: client.KV(), txn: client.Txn(), prefix: p}, nil
 }
+
+// Consul returns the Consul client the store uses, for what else the leader asks Consul
+// (sensors' keys and services).
+func (s *Store) Consul() *consulapi.Client { return s.client }
 
 // Prefix returns the normalized KV prefix of the store, ending in "/".
 func (s *Store) Prefix() string { return s.prefix }

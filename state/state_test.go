@@ -452,21 +452,6 @@ func TestStore(t *testing.T) {
 		}
 	})
 
-	t.Run("too large catalog", func(t *testing.T) {
-		s := newStore(t)
-		var dags []*spec.DAG
-		for i := range 4000 {
-			dags = append(dags, testDAG(fmt.Sprintf("a-rather-long-dag-name-for-the-catalog-%04d", i), nil))
-		}
-		_, err := s.Apply(ctx, mustCatalog(t, s), dags, nil, t0)
-		if !errors.Is(err, state.ErrTooLarge) {
-			t.Fatalf("Apply(4000 DAGs) error = %v, want ErrTooLarge", err)
-		}
-		if !strings.Contains(err.Error(), "catalog of 4000 DAGs") {
-			t.Errorf("error %q does not say how many DAGs the catalog holds", err)
-		}
-	})
-
 	t.Run("not found", func(t *testing.T) {
 		s := newStore(t)
 		if _, err := s.DAGVersion(ctx, "nope", strings.Repeat("0", 64)); !errors.Is(err, state.ErrNotFound) {

@@ -84,7 +84,7 @@ func TestDAGRoutes(t *testing.T) {
 	}
 	c.Apply(strings.Replace(pipeline, "extract, then load", "extract, then load, v2", 1))
 
-	list, _, err := cl.DAGs().List(ctx)
+	list, _, err := cl.DAGs().List(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,10 @@ func ValidRole(role string) bool { return rank[role] > 0 }
 
 type tokenKey struct{}
 
+// msgTokenNotFound answers a token that is not stored. The UI signs out on a 403 that does not
+// start with "permission denied".
+const msgTokenNotFound = "token not found: it was revoked or mistyped"
+
 // secret returns the token a request carries, from X-Dagflow-Token or an Authorization bearer.
 func secret(r *http.Request) string {
 	if t := r.Header.Get(api.TokenHeader); t != "" {
@@ -46,7 +50,7 @@ func (s *Server) authorize(need string, next http.Handler) http.Handler {
 		}
 		t, err := s.store().TokenBySecret(r.Context(), sec)
 		if errors.Is(err, state.ErrTokenNotFound) {
-			writeError(w, http.StatusForbidden, "token not found: it was revoked or mistyped")
+			writeError(w, http.StatusForbidden, msgTokenNotFound)
 			return
 		}
 		if err != nil {

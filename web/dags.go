@@ -3,9 +3,10 @@ package web
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
-	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,8 +18,25 @@ import (
 )
 
 func (s *Server) listDAGs(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	cat, err := s.store().Catalog(ctx)
+	ctx, q := r.Context(), r.URL.Query()
+	index, wait, ok := pollQuery(w, q)
+	if !ok {
+		return
+	}
+	per := 0 // all
+	if v := q.Get("per_page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxPerPage {
+			writeError(w, http.StatusBadRequest, "invalid query", api.FieldError{Field: "per_page", Message: "want a number from 1 to " + strconv.Itoa(MaxPerPage) + ", got " + quote(v)})
+			return
+		}
+		per = n
+	}
+	st := s.store()
+	if !s.waitChange(w, r, "list dags", index, wait, st.CatalogWatch(), st.PausedWatch(), st.SummariesWatch()) {
+		return
+	}
+	cat, err := s.catalog(ctx)
 	if err != nil {
 		s.fail(w, "list dags", err)
 		return
@@ -28,32 +46,65 @@ func (s *Server) listDAGs(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "list dags", err)
 		return
 	}
-	runs, err := s.store().AllRuns(ctx)
-	if err != nil {
-		s.fail(w, "list dags", err)
-		return
+	names := slices.Sorted(maps.Keys(cat.DAGs))
+	if tok := q.Get("next_token"); tok != "" {
+		// The token is the name the page starts at, so a DAG removed meanwhile does not
+		// end the listing.
+		i, _ := slices.BinarySearch(names, tok)
+		names = names[i:]
 	}
-	byDAG := map[string][]api.RunStub{}
-	for _, rec := range runs {
-		byDAG[rec.Run.DAG] = append(byDAG[rec.Run.DAG], runStub(rec, api.RunSourceConsul))
+	if per > 0 && len(names) > per {
+		w.Header().Set("X-Dagflow-Next-Token", names[per])
+		names = names[:per]
 	}
+	// The DAGs are read and written a chunk at a time: the whole list of 10,000 DAGs held at
+	// once (their summaries as read, their entries, the encoded answer) took 320 MB a call,
+	// which the process then kept.
+	out := newJSONArray(w)
 	now := time.Now()
-	out := make([]api.DAGListStub, 0, len(cat.DAGs))
-	for name, e := range cat.DAGs {
-		d, err := s.dagDef(ctx, name, e.Version)
+	for chunk := range slices.Chunk(names, listChunk) {
+		stubs, err := s.dagStubs(ctx, cat, paused, chunk, now)
 		if err != nil {
-			s.fail(w, "list dags", err)
+			out.fail(s, "list dags", err)
 			return
 		}
-		recent := byDAG[name]
-		sortRuns(recent)
-		if len(recent) > api.RecentRunsShown {
-			recent = recent[:api.RecentRunsShown]
+		for _, st := range stubs {
+			out.add(st)
+		}
+	}
+	out.close()
+}
+
+// listChunk is how many DAGs a DAG list reads and encodes at a time: 16 read-only
+// transactions of summaries, 4 at once, a few MB. With 256 the list of 10,000 DAGs took 1.5 s
+// instead of 1.1 s, one chunk's round trips waiting for the last one's encoding.
+const listChunk = 1024
+
+// dagStubs returns the list entries of the DAGs names applied in cat.
+func (s *Server) dagStubs(ctx context.Context, cat *state.Catalog, paused map[string]state.Pause, names []string, now time.Time) ([]api.DAGListStub, error) {
+	sums, err := s.store().SummariesOf(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cacheVersions(ctx, cat, names); err != nil {
+		return nil, err
+	}
+	out := make([]api.DAGListStub, 0, len(names))
+	for _, name := range names {
+		e := cat.DAGs[name]
+		d, err := s.dagDef(ctx, name, e.Version)
+		if err != nil {
+			return nil, err
+		}
+		var recent []api.RunStub
+		if sum := sums[name]; sum != nil {
+			for _, rs := range sum.Recent[:min(len(sum.Recent), api.RecentRunsShown)] {
+				recent = append(recent, summaryStub(rs))
+			}
 		}
 		out = append(out, dagStub(d, e, isPaused(d, paused), recent, now))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 func isPaused(d *spec.DAG, paused map[string]state.Pause) bool {
@@ -106,7 +157,7 @@ func nextRun(d *spec.DAG, paused bool, now time.Time) *time.Time {
 
 // appliedEntry returns the catalog entry of DAG name, answering 404 when it is not applied.
 func (s *Server) appliedEntry(w http.ResponseWriter, ctx context.Context, name string) (state.Entry, bool) {
-	cat, err := s.store().Catalog(ctx)
+	cat, err := s.catalog(ctx)
 	if err != nil {
 		s.fail(w, "read catalog", err)
 		return state.Entry{}, false
@@ -121,6 +172,16 @@ func (s *Server) appliedEntry(w http.ResponseWriter, ctx context.Context, name s
 
 func (s *Server) dagInfo(w http.ResponseWriter, r *http.Request) {
 	ctx, name := r.Context(), r.PathValue("dag")
+	index, wait, ok := pollQuery(w, r.URL.Query())
+	if !ok {
+		return
+	}
+	// What a DAG shows: its versions (applied with the catalog), its pause, its recent runs and
+	// where the assets of its schedule_on stand.
+	st := s.store()
+	if !s.waitChange(w, r, "read dag", index, wait, st.CatalogWatch(), st.PausedWatch(), st.RunsWatch(name), st.AssetsWatch(), st.ConsumersWatch()) {
+		return
+	}
 	e, ok := s.appliedEntry(w, ctx, name)
 	if !ok {
 		return
@@ -176,12 +237,16 @@ func (s *Server) dagInfo(w http.ResponseWriter, r *http.Request) {
 	for _, p := range d.Params {
 		out.Params = append(out.Params, api.Param{Name: p.Name, Type: p.Type, Default: p.Default, Description: p.Description, Required: p.Required})
 	}
+	if err := s.assetWaits(ctx, d, &out); err != nil {
+		s.fail(w, "read dag assets", err)
+		return
+	}
 	for _, t := range d.Tasks {
 		deps := t.DependsOn
 		if deps == nil {
 			deps = []string{}
 		}
-		at := api.Task{Name: t.Name, DependsOn: deps, TriggerRule: t.TriggerRule, Queue: t.Queue, Driver: t.Driver, Retries: t.Retries}
+		at := api.Task{Name: t.Name, Group: t.Group, DependsOn: deps, TriggerRule: t.TriggerRule, Queue: t.Queue, Driver: t.Driver, Retries: t.Retries}
 		if t.Timeout > 0 {
 			at.Timeout = time.Duration(t.Timeout).String()
 		}

@@ -27,20 +27,9 @@ type sourcedRun struct {
 }
 
 func runStub(rec *state.RunRecord, source string) api.RunStub {
-	r := rec.Run
-	counts := map[string]int{}
-	for _, ti := range rec.Tasks {
-		st := string(ti.State)
-		if st == "" {
-			st = "none"
-		}
-		counts[st]++
-	}
-	return api.RunStub{
-		DAG: r.DAG, ID: r.ID, Type: string(r.Type), State: string(r.State), Version: r.Version,
-		LogicalDate: r.LogicalDate, DataIntervalStart: r.DataIntervalStart, DataIntervalEnd: r.DataIntervalEnd,
-		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, EndedAt: r.EndedAt, TaskStates: counts, Source: source,
-	}
+	stub := summaryStub(state.Summarize(rec))
+	stub.Source = source
+	return stub
 }
 
 // sortRuns orders runs newest logical date first, then by DAG and ID, which is the order pages
@@ -55,6 +44,19 @@ func pageKey(r api.RunStub) string { return state.PageKey(r.LogicalDate, r.DAG, 
 
 func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	index, wait, ok := pollQuery(w, q)
+	if !ok {
+		return
+	}
+	dag := q.Get("dag")
+	if p := r.PathValue("dag"); p != "" {
+		// GET /v1/dags/{dag}/runs is the run list of one DAG.
+		if dag != "" && dag != p {
+			writeError(w, http.StatusBadRequest, "invalid query", api.FieldError{Field: "dag", Message: "names DAG " + quote(dag) + " but the path names " + quote(p) + "; drop ?dag="})
+			return
+		}
+		dag = p
+	}
 	per := DefaultPerPage
 	if v := q.Get("per_page"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -68,11 +70,12 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid query", api.FieldError{Field: "state", Message: "want queued, running, success or failed, got " + quote(st)})
 		return
 	}
-	var (
-		recs []*state.RunRecord
-		err  error
-	)
-	if dag := q.Get("dag"); dag != "" {
+	if !s.waitChange(w, r, "list runs", index, wait, s.store().RunsWatch(dag)) {
+		return
+	}
+	var recs []*state.RunRecord
+	var err error
+	if dag != "" {
 		recs, err = s.store().Runs(r.Context(), dag)
 	} else {
 		recs, err = s.store().AllRuns(r.Context())
@@ -81,7 +84,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "list runs", err)
 		return
 	}
-	dag, st, id, tok := q.Get("dag"), q.Get("state"), q.Get("run_id"), q.Get("next_token")
+	st, id, tok := q.Get("state"), q.Get("run_id"), q.Get("next_token")
 	runs := make([]api.RunStub, 0, len(recs))
 	inConsul := make(map[[2]string]bool, len(recs))
 	for _, rec := range recs {
@@ -172,6 +175,15 @@ func actionable(w http.ResponseWriter, rec sourcedRun) bool {
 }
 
 func (s *Server) runInfo(w http.ResponseWriter, r *http.Request) {
+	index, wait, ok := pollQuery(w, r.URL.Query())
+	if !ok {
+		return
+	}
+	// A run only history holds has no keys left in Consul: its long-poll waits out the wait,
+	// as nothing about it changes.
+	if !s.waitChange(w, r, "read run", index, wait, s.store().RunWatch(r.PathValue("dag"), r.PathValue("run"))) {
+		return
+	}
 	rec, ok := s.runRecord(w, r)
 	if !ok {
 		return
@@ -203,7 +215,7 @@ func (s *Server) runInfo(w http.ResponseWriter, r *http.Request) {
 
 // taskJSON returns task instance ti, named name, with its upstream task instances deps.
 func (s *Server) taskJSON(name string, ti *state.TaskInstance, deps []string) api.TaskInstance {
-	out := api.TaskInstance{Task: name, State: string(ti.State), DependsOn: deps, RetryAt: ti.RetryAt, Tries: []api.Try{}, MapKeys: ti.MapKeys, Message: ti.Message}
+	out := api.TaskInstance{Task: name, State: string(ti.State), DependsOn: deps, RetryAt: ti.RetryAt, Tries: []api.Try{}, MapKeys: ti.MapKeys, Message: ti.Message, Waiting: ti.Waiting, DeadlineMissedAt: ti.DeadlineMissedAt}
 	for _, tr := range ti.Tries {
 		out.Tries = append(out.Tries, s.tryJSON(tr))
 	}
@@ -231,7 +243,7 @@ func (s *Server) tryJSON(t state.Try) api.Try {
 	out := api.Try{
 		Try: t.Try, State: string(t.State), JobID: t.JobID, AllocID: t.AllocID, Node: t.Node,
 		ExitCode: t.ExitCode, Message: t.Message, ScheduledAt: t.ScheduledAt, QueuedAt: t.QueuedAt,
-		StartedAt: t.StartedAt, EndedAt: t.EndedAt, Outputs: t.Outputs,
+		StartedAt: t.StartedAt, EndedAt: t.EndedAt, Outputs: t.Outputs, Pending: t.Pending,
 	}
 	if s.cfg.NomadUI != "" {
 		base := strings.TrimSuffix(s.cfg.NomadUI, "/")

@@ -7,6 +7,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -88,6 +89,8 @@ type Server struct {
 	// goes stale, and listing 1,000 DAGs reads the catalog once instead of 1,000 keys.
 	mu       sync.Mutex
 	versions map[string]*state.DAGVersion
+
+	lastCatalog *state.Catalog // the catalog read last; see catalog
 }
 
 // Route is one route of the API: who may call it.
@@ -156,11 +159,18 @@ func (s *Server) routes() []route {
 		h("POST /v1/dags/{dag}/unpause", operator, s.pause(false)),
 
 		h("GET /v1/runs", viewer, s.listRuns),
+		h("GET /v1/dags/{dag}/runs", viewer, s.listRuns),
 		h("GET "+run, viewer, s.runInfo),
 		h("GET "+run+"/tasks/{task}/tries/{try}/logs", viewer, s.logs),
 		h("POST "+run+"/tasks/{task}/clear", operator, s.clear),
 		h("POST "+run+"/tasks/{task}/mark", operator, s.mark),
 		h("POST "+run+"/cancel", operator, s.cancel),
+
+		h("GET /v1/assets", viewer, s.listAssets),
+		h("GET /v1/assets/{name}", viewer, s.assetInfo),
+		h("POST /v1/assets/{name}/events", operator, s.emit),
+
+		h("GET /v1/deliveries", viewer, s.listDeliveries),
 
 		h("POST /v1/acl/bootstrap", anyone, s.bootstrap),
 		h("GET /v1/acl/token/self", viewer, s.tokenSelf),
@@ -268,6 +278,70 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
+}
+
+// jsonArray writes a JSON array to w one element at a time, byte for byte as writeJSON
+// writes the whole slice, so a long list is never held encoded in memory. The status (200) is
+// sent with the first element; an error after that can only abort the answer (fail).
+type jsonArray struct {
+	w    http.ResponseWriter
+	n    int
+	buf  bytes.Buffer
+	enc  *json.Encoder
+	sent bool
+}
+
+func newJSONArray(w http.ResponseWriter) *jsonArray {
+	a := &jsonArray{w: w}
+	a.enc = json.NewEncoder(&a.buf)
+	a.enc.SetIndent("  ", "  ")
+	return a
+}
+
+func (a *jsonArray) start() {
+	if !a.sent {
+		a.sent = true
+		a.w.Header().Set("Content-Type", "application/json")
+		a.w.WriteHeader(http.StatusOK)
+	}
+}
+
+// add writes v as the array's next element.
+func (a *jsonArray) add(v any) {
+	a.start()
+	a.buf.Reset()
+	if a.n == 0 {
+		a.buf.WriteString("[\n  ")
+	} else {
+		a.buf.WriteString(",\n  ")
+	}
+	a.n++
+	_ = a.enc.Encode(v)
+	a.buf.Truncate(a.buf.Len() - 1) // Encode's newline
+	_, _ = a.w.Write(a.buf.Bytes())
+}
+
+// close ends the array.
+func (a *jsonArray) close() {
+	a.start()
+	if a.n == 0 {
+		_, _ = io.WriteString(a.w, "[]\n")
+		return
+	}
+	_, _ = io.WriteString(a.w, "\n]\n")
+}
+
+// fail answers as Server.fail does when nothing was sent yet; past the first element it logs
+// the error and aborts the answer, so the client sees a broken response, not a short list.
+func (a *jsonArray) fail(s *Server, what string, err error) {
+	if !a.sent {
+		s.fail(a.w, what, err)
+		return
+	}
+	if !errors.Is(err, context.Canceled) {
+		s.log.Error(what, "error", err)
+	}
+	panic(http.ErrAbortHandler)
 }
 
 func writeError(w http.ResponseWriter, status int, msg string, fields ...api.FieldError) {

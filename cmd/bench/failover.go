@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/dagflow/dagflow/internal/wait"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/dagflow/dagflow/api"
 	"github.com/dagflow/dagflow/internal/serverproc"
+	"github.com/dagflow/dagflow/internal/wait"
 )
 
 // What the failover phase uses: an installation of its own, so that its KV writes are the

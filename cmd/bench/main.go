@@ -42,7 +42,9 @@ type options struct {
 	settle      time.Duration
 	kvPrefix    string
 	mapped      int
-	phases      map[string]bool // which of handoff, throughput, mapping, cost and failover to run
+	scaleDAGs   int
+	sensors     int
+	phases      map[string]bool // which of handoff, throughput, mapping, sensors, cost, scale and failover to run
 }
 
 // defaultConcurrency is the engine's bound on Nomad registrations in flight (nomadCalls in
@@ -65,7 +67,9 @@ func run() int {
 	flag.DurationVar(&o.idle, "idle", 30*time.Second, "how long idle memory and CPU are measured")
 	flag.DurationVar(&o.settle, "settle", 10*time.Second, "wait before an idle measurement")
 	flag.IntVar(&o.mapped, "mapped", 1000, "instances of the mapped task of the mapping test")
-	phases := flag.String("phases", "handoff,throughput,mapping,cost,failover", "the phases to run, comma-separated")
+	flag.IntVar(&o.scaleDAGs, "scale-dags", 10000, "DAGs applied in the scale phase")
+	flag.IntVar(&o.sensors, "sensors", 1000, "sensors waiting in the sensors phase")
+	phases := flag.String("phases", "handoff,throughput,mapping,sensors,cost,scale,failover", "the phases to run, comma-separated")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: bench [options]\n\n  Measures dagflow against raw Nomad on dev agents it starts; see `make bench`.\n\nOptions:\n\n")
 		flag.PrintDefaults()
@@ -75,15 +79,15 @@ func run() int {
 	o.phases = map[string]bool{}
 	for _, p := range strings.Split(*phases, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "handoff", "throughput", "mapping", "cost", "failover":
+		case "handoff", "throughput", "mapping", "sensors", "cost", "scale", "failover":
 			o.phases[p] = true
 		default:
-			fmt.Fprintf(os.Stderr, "bench: unknown phase %q in -phases (want handoff, throughput, mapping, cost, failover)\n", p)
+			fmt.Fprintf(os.Stderr, "bench: unknown phase %q in -phases (want handoff, throughput, mapping, sensors, cost, scale, failover)\n", p)
 			return 1
 		}
 	}
-	if o.chain < 2 || o.fanout < 2 || o.concurrency < 1 || o.rounds < 1 || o.dags < 1 {
-		fmt.Fprintln(os.Stderr, "bench: -chain and -fanout must be at least 2, -concurrency, -rounds and -dags at least 1")
+	if o.chain < 2 || o.fanout < 2 || o.concurrency < 1 || o.rounds < 1 || o.dags < 1 || o.scaleDAGs < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -chain and -fanout must be at least 2, -concurrency, -rounds, -dags and -scale-dags at least 1")
 		return 1
 	}
 	if _, err := os.Stat(o.dagflow); err != nil {
@@ -171,9 +175,15 @@ func measure(ctx context.Context, o options) (r *Report, err error) {
 	if err == nil && o.phases["mapping"] {
 		err = errors.Join(b.mapping(ctx, s), ctxErr(ctx))
 	}
+	if err == nil && o.phases["sensors"] {
+		err = errors.Join(b.sensors(ctx, s), ctxErr(ctx))
+	}
 	s.Stop()
 	if err == nil && o.phases["cost"] {
 		err = errors.Join(b.idle(ctx), ctxErr(ctx))
+	}
+	if err == nil && o.phases["scale"] {
+		err = errors.Join(b.scale(ctx), ctxErr(ctx))
 	}
 	if err == nil && o.phases["failover"] {
 		err = errors.Join(b.failover(ctx), ctxErr(ctx))

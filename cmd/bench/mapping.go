@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/dagflow/dagflow/internal/wait"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dagflow/dagflow/hcl/spec"
+	"github.com/dagflow/dagflow/internal/wait"
 	"github.com/dagflow/dagflow/nomadexec"
 )
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/dagflow/dagflow/internal/wait"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	nomadapi "github.com/hashicorp/nomad/api"
 
 	"github.com/dagflow/dagflow/api"
+	"github.com/dagflow/dagflow/internal/wait"
 	"github.com/dagflow/dagflow/nomadexec"
 )
 
@@ -454,7 +454,7 @@ func (b *bench) idle(ctx context.Context) error {
 		return err
 	}
 	c.Plan.NoChangeS = round(took.Seconds(), 2)
-	if dags, _, err := mustClient(s).DAGs().List(ctx); err != nil || len(dags) != n {
+	if dags, _, err := mustClient(s).DAGs().List(ctx, nil); err != nil || len(dags) != n {
 		return fmt.Errorf("applied %d DAGs, the server lists %d (%v)", n, len(dags), err)
 	}
 

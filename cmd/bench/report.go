@@ -37,6 +37,10 @@ type Report struct {
 	// Mapping is the cost of a task mapped over outputs; null when the mapping phase did not
 	// run.
 	Mapping *Mapping `json:"mapping,omitempty"`
+	// Scale is a server with many DAGs; null when the scale phase did not run.
+	Scale *Scale `json:"scale,omitempty"`
+	// Sensors is the cost of many sensors waiting; null when the sensors phase did not run.
+	Sensors *Sensors `json:"sensors,omitempty"`
 	Targets []Target `json:"targets"`
 }
 
@@ -207,6 +211,9 @@ func (r *Report) judge() {
 			Measured: fmt.Sprintf("%.0f ms", f.Clean.P99Ms), Met: f.Clean.N > 0 && f.Clean.P99Ms <= targetCleanMs,
 		})
 	}
+	if sc := r.Scale; sc != nil {
+		r.Targets = append(r.Targets, sc.targets()...)
+	}
 	var phases []TryCost
 	var txns, keys []string
 	for _, p := range []struct {
@@ -315,6 +322,9 @@ func (r *Report) writeMarkdown(w io.Writer) {
 		fmt.Fprintf(&b, "| `dagflow plan`, %d DAG files | %.2f s (all new), %.2f s (no changes) | | | | |\n",
 			c.Plan.Files, c.Plan.CreateS, c.Plan.NoChangeS)
 		fmt.Fprintf(&b, "| `dagflow apply -auto-approve`, %d DAG files | %.2f s | | | | |\n", c.Plan.Files, c.Plan.ApplyS)
+	}
+	if sc := r.Scale; sc != nil {
+		writeScale(&b, r, sc)
 	}
 	if f := r.Failover; f != nil {
 		fmt.Fprintf(&b, "| failover (%d servers), kill -9 → new leader's first write, p50 / p99 (n=%d) | %.0f / %.0f ms (lock taken: %.0f / %.0f ms) | | | | p99 ≤ %d ms: %s |\n",

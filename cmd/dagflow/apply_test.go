@@ -7,12 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/cli"
 
+	"github.com/dagflow/dagflow/internal/syncbuf"
 	"github.com/dagflow/dagflow/internal/testcluster"
 )
 
@@ -44,7 +44,7 @@ func TestConcurrentApply(t *testing.T) {
 }`)
 
 	answer, answerW := io.Pipe()
-	var firstOut, firstErr syncBuffer
+	var firstOut, firstErr syncbuf.Buffer
 	firstUI := &cli.BasicUi{Reader: answer, Writer: &firstOut, ErrorWriter: &firstErr}
 	done := make(chan int)
 	go func() { done <- (&ApplyCommand{Meta: &Meta{UI: firstUI}}).Run([]string{first}) }()
@@ -80,22 +80,4 @@ func TestConcurrentApply(t *testing.T) {
 	if code := (&PlanCommand{Meta: &Meta{UI: ui}}).Run([]string{"-detailed-exitcode", second}); code != exitOK {
 		t.Fatalf("plan of the winning files exited %d, want 0:\n%s%s", code, out.String(), errOut.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe to write from the command's goroutine while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -194,6 +194,13 @@ func (d *doctor) checkNomadToken(ctx context.Context) checkResult {
 				refused = append(refused, fmt.Sprintf("namespace %q, node pool %q: Nomad refuses a job there: %s", ns, pool, d.reason(err)))
 			}
 		}
+		caps, err := d.probeTombstone(ctx, ns)
+		if err != nil {
+			return failed("Check the Nomad servers' logs.", "cannot write a variable in namespace %q: %s", ns, d.reason(err))
+		}
+		for _, c := range caps {
+			lack(ns, "variables "+c+" on "+nomadexec.GuardPrefix+"*")
+		}
 	}
 	// Logs cannot be probed without an allocation: read the token's policies instead.
 	rules, err := d.nomadNamespaceRules(ctx, tok)
@@ -216,7 +223,8 @@ func (d *doctor) checkNomadToken(ctx context.Context) checkResult {
 	for _, ns := range namespaces {
 		if len(missing[ns]) > 0 {
 			details = append(details, fmt.Sprintf("namespace %q: lacks %s", ns, strings.Join(missing[ns], ", ")))
-			fixRules = append(fixRules, fmt.Sprintf("namespace %q { capabilities = [%s] }", ns, quoteList(nomadCapabilities)))
+			fixRules = append(fixRules, fmt.Sprintf("namespace %q {\n  capabilities = [%s]\n  variables {\n    path \"%s*\" { capabilities = [%s] }\n  }\n}",
+				ns, quoteList(nomadCapabilities), nomadexec.GuardPrefix, quoteList(tombstoneCapabilities)))
 		}
 	}
 	if !nodeRead {
@@ -247,6 +255,44 @@ func (d *doctor) checkNomadToken(ctx context.Context) checkResult {
 	}
 	r.Details = details
 	return r
+}
+
+// tombstoneCapabilities are what dagflow server does with the tombstones of the jobs it purges
+// (nomadexec/guard.go): write one before each purge, list, read and destroy old ones.
+var tombstoneCapabilities = []string{"write", "read", "list", "destroy"}
+
+// probeTombstone writes, lists, reads and deletes a tombstone in namespace ns, as the server
+// does, and returns the capabilities Nomad refused. A tombstone names a job, and this one a
+// job that never exists, so no try is ever guarded by it.
+func (d *doctor) probeTombstone(ctx context.Context, ns string) (refused []string, err error) {
+	at := nomadexec.GuardPath(d.cfg.JobPrefix + "doctor-probe")
+	wo := (&nomadapi.WriteOptions{Namespace: ns}).WithContext(ctx)
+	q := (&nomadapi.QueryOptions{Namespace: ns}).WithContext(ctx)
+	v := &nomadapi.Variable{Namespace: ns, Path: at, Items: nomadapi.VariableItems{nomadexec.GuardItem: "doctor"}}
+	if _, _, err := d.nomad.Variables().Update(v, wo); forbidden(err) {
+		// Without write there is nothing to list, read or destroy: what the token may do
+		// with one is unknown, and the rule to add names them all.
+		return tombstoneCapabilities, nil
+	} else if err != nil {
+		return nil, err
+	}
+	// Nomad leaves out of a listing what the token may not list, without an error.
+	if list, _, err := d.nomad.Variables().PrefixList(at, q); forbidden(err) || err == nil && len(list) == 0 {
+		refused = append(refused, "list")
+	} else if err != nil {
+		return nil, err
+	}
+	if _, _, err := d.nomad.Variables().Read(at, q); forbidden(err) {
+		refused = append(refused, "read")
+	} else if err != nil {
+		return nil, err
+	}
+	if _, err := d.nomad.Variables().Delete(at, wo); forbidden(err) {
+		refused = append(refused, "destroy")
+	} else if err != nil {
+		return nil, err
+	}
+	return refused, nil
 }
 
 // forbidden reports whether err is Nomad's 403.
@@ -354,6 +400,7 @@ func (rs nomadRules) allows(ns, capability string) bool {
 type appliedState struct {
 	queues []*spec.Queue       // sorted by name; the implicit default queue when none was applied
 	usedBy map[string][]string // queue name: the DAGs with a task in it, sorted
+	asks   deviceAsks          // queue name: the devices its tasks ask for
 	none   bool                // nothing was applied yet
 }
 
@@ -368,7 +415,7 @@ func (d *doctor) readApplied(ctx context.Context) (*appliedState, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &appliedState{usedBy: map[string][]string{}}
+	a := &appliedState{usedBy: map[string][]string{}, asks: deviceAsks{}}
 	if len(cat.Queues) == 0 && len(cat.DAGs) == 0 {
 		a.none = true
 		a.queues = []*spec.Queue{{Name: spec.DefaultQueue}}
@@ -418,6 +465,7 @@ func (d *doctor) readApplied(ctx context.Context) (*appliedState, error) {
 				if !slices.Contains(a.usedBy[qn], name) {
 					a.usedBy[qn] = append(a.usedBy[qn], name)
 				}
+				a.asks.add(qn, name, t)
 			}
 			return nil
 		})
@@ -492,8 +540,12 @@ func (d *doctor) checkQueues(ctx context.Context) checkResult {
 			why = fmt.Sprintf("Nomad has no namespace %q, so it refuses its tasks", ns)
 			fix = fmt.Sprintf("create it (nomad namespace apply %s), or set the queue's namespace to one Nomad has (nomad namespace list) and apply", ns)
 		case len(nodes) > 0:
-			details = append(details, fmt.Sprintf("queue %q (%s): %s", q.Name, usage, nodeNames(nodes)))
-			continue
+			var counts string
+			if counts, why, fix = a.asks.check(q.Name, nodes); why == "" {
+				details = append(details, fmt.Sprintf("queue %q (%s): %s%s", q.Name, usage, nodeNames(nodes), counts))
+				continue
+			}
+			why = fmt.Sprintf("%s, but %s", nodeNames(nodes), why)
 		default:
 			if why, fix, err = d.explainQueue(ctx, q, stubs); err != nil {
 				return failed("Check the Nomad check above.", "cannot match queue %q against Nomad's nodes: %s", q.Name, d.reason(err))

@@ -16,11 +16,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/cli"
 	consulapi "github.com/hashicorp/consul/api"
+	nomadapi "github.com/hashicorp/nomad/api"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/dagflow/dagflow/history"
 	"github.com/dagflow/dagflow/internal/devstack"
 	"github.com/dagflow/dagflow/internal/testcluster"
+	"github.com/dagflow/dagflow/nomadexec"
 )
 
 // scriptPostgres holds each script's PostgreSQL server, started by its first postgres start.
@@ -138,6 +140,85 @@ session_prefix "" { policy = "write" }`)
 	out, _ = doctor("00000000-0000-4000-8000-000000000000")
 	if want := "✗ Consul token: Consul does not know the token doctor was given\n"; !strings.Contains(out, want) {
 		t.Errorf("doctor with an unknown token; output:\n%s\nwant it to contain:\n%s", out, want)
+	}
+}
+
+// TestDoctorNomadACL checks the Nomad token check against a Nomad with ACLs on: a token that
+// may run jobs but not keep the tombstones of purged jobs is told the variables rule to add,
+// and nothing it probed is left behind; one with the documented policy passes.
+func TestDoctorNomadACL(t *testing.T) {
+	consulAddr, _ := testcluster.Agents(t)
+	n := devstack.StartNomadWithT(t, devstack.NomadOptions{ACL: true})
+	addr := "http://" + n.HTTPAddr
+	mgmt, err := nomadapi.NewClient(&nomadapi.Config{Address: addr, SecretID: n.Token, TLSConfig: &nomadapi.TLSConfig{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := func(name, rules string) string {
+		t.Helper()
+		if _, err := mgmt.ACLPolicies().Upsert(&nomadapi.ACLPolicy{Name: name, Rules: rules}, nil); err != nil {
+			t.Fatalf("create policy %s: %v", name, err)
+		}
+		tok, _, err := mgmt.ACLTokens().Create(&nomadapi.ACLToken{Name: name, Type: "client", Policies: []string{name}}, nil)
+		if err != nil {
+			t.Fatalf("create token %s: %v", name, err)
+		}
+		return tok.SecretID
+	}
+	jobsOnly := token("jobs-only", `namespace "*" {
+  policy = "write"
+}
+node {
+  policy = "read"
+}`)
+	documented := token("documented", `namespace "*" {
+  policy = "write"
+  variables {
+    path "dagflow/*" {
+      capabilities = ["list"]
+    }
+    path "dagflow/purged/*" {
+      capabilities = ["write", "read", "list", "destroy"]
+    }
+  }
+}
+node {
+  policy = "read"
+}`)
+	doctor := func(token string) (string, int) {
+		t.Helper()
+		conf := filepath.Join(t.TempDir(), "server.hcl")
+		hcl := fmt.Sprintf("kv_prefix = \"doctor-nomad/\"\nconsul {\n  address = %q\n}\nnomad {\n  address = %q\n  token = %q\n}\n", consulAddr, addr, token)
+		if err := os.WriteFile(conf, []byte(hcl), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ui := cli.NewMockUi()
+		code := (&DoctorCommand{Meta: &Meta{UI: ui}}).Run([]string{"-config", conf, "-no-color"})
+		return ui.OutputWriter.String(), code
+	}
+
+	out, code := doctor(jobsOnly)
+	want := `✗ Nomad token: the token "jobs-only" may not do all that dagflow server does in Nomad
+    namespace "default": lacks variables write on dagflow/purged/*, variables read on dagflow/purged/*, variables list on dagflow/purged/*, variables destroy on dagflow/purged/*
+  Fix: Add to a policy of the token (nomad acl policy apply), then restart the servers that use it:
+       namespace "default" {
+         capabilities = ["submit-job", "list-jobs", "read-job", "read-logs"]
+         variables {
+           path "dagflow/purged/*" { capabilities = ["write", "read", "list", "destroy"] }
+         }
+       }
+`
+	if code != exitError || !strings.Contains(out, want) {
+		t.Errorf("doctor with a token that may not keep tombstones: exit %d, want %d; output:\n%s\nwant it to contain:\n%s", code, exitError, out, want)
+	}
+
+	out, _ = doctor(documented)
+	if want := "✓ Nomad token: the token \"documented\" may submit, list and read jobs and read their logs in \"default\", and read nodes\n"; !strings.Contains(out, want) {
+		t.Errorf("doctor with the documented policy; output:\n%s\nwant it to contain:\n%s", out, want)
+	}
+	left, _, err := mgmt.Variables().PrefixList(nomadexec.GuardPrefix, &nomadapi.QueryOptions{Namespace: "*"})
+	if err != nil || len(left) != 0 {
+		t.Errorf("tombstones left after doctor: %v, %v", left, err)
 	}
 }
 

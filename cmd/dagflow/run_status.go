@@ -46,6 +46,10 @@ Usage: dagflow run status [options] RUN
   each task's state, number of tries, and the exit code and message of its
   latest try. Times are in UTC.
 
+  A task that does not run says why in its message: "waiting: queue ... at
+  max_running" while its queue or DAG has no slot, "not placed: ..." with
+  Nomad's reasons while no node can take its try.
+
   RUN is DAG/RUN_ID, or RUN_ID alone when no other DAG has a run with that
   ID.
 
@@ -142,6 +146,9 @@ func (c *RunStatusCommand) runSummary(run *api.Run) string {
 		if t.State == "up_for_retry" && !t.RetryAt.IsZero() {
 			message = strings.TrimSpace(message + " (next try at " + formatTime(t.RetryAt) + ")")
 		}
+		if why := whyNotRunning(t); why != "" {
+			message = why
+		}
 		rows = append(rows, []string{t.Task, state, strconv.Itoa(len(t.Tries)), duration, exit, orDash(message)})
 	}
 	b.WriteString(c.table([]string{"TASK", "STATE", "TRIES", "DURATION", "EXIT CODE", "MESSAGE"}, rows))
@@ -154,4 +161,16 @@ func taskState(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// whyNotRunning says why task t does not run, if it is waiting for a slot or its try for
+// Nomad to place it: what its message column shows then.
+func whyNotRunning(t api.TaskInstance) string {
+	if t.Waiting != "" {
+		return "waiting: " + t.Waiting
+	}
+	if n := len(t.Tries); n > 0 && t.Tries[n-1].State == "queued" && t.Tries[n-1].Pending != "" {
+		return "not placed: " + t.Tries[n-1].Pending
+	}
+	return ""
 }

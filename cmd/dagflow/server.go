@@ -4,8 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -31,6 +33,9 @@ Usage: dagflow server [options]
   Settings come from the -config file, over the environment: Consul is
   reached through CONSUL_HTTP_ADDR and CONSUL_HTTP_TOKEN, Nomad through
   NOMAD_ADDR, NOMAD_TOKEN and NOMAD_NAMESPACE. Flags win over both.
+  Run as a Nomad task, the Go runtime's soft memory limit is 90% of the
+  task's memory (NOMAD_MEMORY_LIMIT) unless memory_limit or GOMEMLIMIT
+  sets it.
 
 Options:
 
@@ -95,6 +100,12 @@ func (c *ServerCommand) Run(args []string) int {
 	logger := hclog.New(&hclog.LoggerOptions{
 		Name: "dagflow", Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogJSON, Output: os.Stderr,
 	})
+	if cfg.MemoryLimit != 0 {
+		debug.SetMemoryLimit(cfg.MemoryLimit)
+		if cfg.MemoryLimit != math.MaxInt64 {
+			logger.Info("soft memory limit set", "limit_mib", cfg.MemoryLimit>>20, "from", cfg.MemoryLimitFrom)
+		}
+	}
 	consul, err := cfg.ConsulClient()
 	if err != nil {
 		c.UI.Error(fmt.Sprintf("Error: %v", err))

@@ -49,9 +49,11 @@ func (c *ValidateCommand) Run(args []string) int {
 	if !ok {
 		return exitError
 	}
+	restoreGC := loadGC()
 	p := spec.NewParser()
 	p.Vars = c.vars.values()
 	cfg, diags := p.Load(path)
+	restoreGC()
 	if *asJSON {
 		out, err := json.MarshalIndent(validateJSON(cfg, diags), "", "  ")
 		if err != nil {

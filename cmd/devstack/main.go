@@ -57,6 +57,10 @@ func run() int {
 		return fail(fmt.Errorf("start nomad (is port %d free?): %w", *nomadPort, err))
 	}
 	defer nomad.Stop()
+	fmt.Println("==> putting the examples' Nomad variables")
+	if err := devstack.PutExampleVariables(ctx, "http://"+nomad.HTTPAddr, ""); err != nil {
+		return fail(err)
+	}
 	fmt.Println("==> starting PostgreSQL")
 	pg, err := devstack.StartPostgres(ctx, devstack.PostgresOptions{Logger: logFile("postgres")})
 	if err != nil {

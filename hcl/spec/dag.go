@@ -39,12 +39,15 @@ var dagSchema = &hcl.BodySchema{
 		{Name: "description"}, {Name: "tags"}, {Name: "schedule"}, {Name: "timezone"},
 		{Name: "start_date"}, {Name: "end_date"}, {Name: "catchup"},
 		{Name: "max_active_runs"}, {Name: "max_active_tasks"}, {Name: "paused"},
+		{Name: "schedule_on"},
 	},
-	Blocks: []hcl.BlockHeaderSchema{
+	Blocks: append([]hcl.BlockHeaderSchema{
 		{Type: "param", LabelNames: []string{"name"}},
 		{Type: "defaults"},
 		{Type: "task", LabelNames: []string{"name"}},
-	},
+		{Type: "sensor", LabelNames: []string{"name"}},
+		{Type: "group", LabelNames: []string{"name"}},
+	}, callbackBlocks...),
 }
 
 var paramSchema = &hcl.BodySchema{
@@ -55,6 +58,7 @@ var paramSchema = &hcl.BodySchema{
 var settingAttrs = []string{
 	"queue", "driver", "command", "args", "image", "config", "env", "trigger_rule",
 	"retries", "retry_delay", "retry_exponential_backoff", "max_retry_delay", "timeout", "priority",
+	"queued_timeout",
 }
 
 // runtimeAttr reports whether an attribute is evaluated per attempt (see runtimeAttrs).
@@ -66,10 +70,10 @@ func runtimeAttr(name string) bool {
 	return false
 }
 
-var defaultsSchema, taskSchema = settingsSchema(), settingsSchema("depends_on", "for_each", "max_map_length")
+var defaultsSchema, taskSchema = settingsSchema(), withBlocks(settingsSchema("depends_on", "for_each", "max_map_length", "outlets"), storageBlocks...)
 
 func settingsSchema(extra ...string) *hcl.BodySchema {
-	s := &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{{Type: "resources"}}}
+	s := &hcl.BodySchema{Blocks: append(append([]hcl.BlockHeaderSchema{{Type: "resources"}}, secretBlocks...), callbackBlocks...)}
 	for _, name := range append(append([]string{}, settingAttrs...), extra...) {
 		s.Attributes = append(s.Attributes, hcl.AttributeSchema{Name: name})
 	}
@@ -77,7 +81,8 @@ func settingsSchema(extra ...string) *hcl.BodySchema {
 }
 
 var resourcesSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "cpu"}, {Name: "memory"}},
+	Attributes: []hcl.AttributeSchema{{Name: "cpu"}, {Name: "memory"}, {Name: "memory_max"}, {Name: "cores"}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: "device", LabelNames: []string{"name"}}},
 }
 
 // decodeDAG decodes and validates one dag block. It returns nil only when the block cannot be
@@ -96,7 +101,7 @@ func (f *fileScope) decodeDAG(b *hclsyntax.Block, queues map[string]*Queue) (*DA
 	if diag := checkName("dag", d.Name, b.LabelRanges[0]); diag != nil {
 		diags = append(diags, diag)
 	}
-	content, cdiags := b.Body.Content(dagSchema)
+	content, cdiags := bodyContent(b.Body, dagSchema)
 	diags = append(diags, cdiags...)
 	ev := &evaluator{file: f, ctx: f.evalContext(nil)}
 
@@ -148,6 +153,10 @@ func (f *fileScope) decodeDAG(b *hclsyntax.Block, queues map[string]*Queue) (*DA
 			})
 		}
 	}
+	if a := content.Attributes["schedule_on"]; a != nil {
+		d.ScheduleOn = ev.scheduleOn(a)
+	}
+	ev.callbacks(content, refScope{}, callbackSet{&d.OnFailure, &d.OnSuccess, &d.OnRetry, &d.Deadline})
 	diags = append(diags, ev.diags...)
 
 	params, pdiags := f.decodeParams(content.Blocks.OfType("param"))
@@ -158,7 +167,7 @@ func (f *fileScope) decodeDAG(b *hclsyntax.Block, queues map[string]*Queue) (*DA
 		paramNames[i] = p.Name
 	}
 
-	if d.Schedule != "" {
+	if d.Schedule != "" || d.ScheduleOn != nil {
 		for _, p := range params {
 			if p.Required {
 				diags = append(diags, &hcl.Diagnostic{
@@ -173,6 +182,7 @@ func (f *fileScope) decodeDAG(b *hclsyntax.Block, queues map[string]*Queue) (*DA
 	tasks, tdiags := f.decodeTasks(d, content.Blocks, paramNames, queues)
 	d.Tasks = tasks
 	diags = append(diags, tdiags...)
+	diags = append(diags, checkCallbackQueues(d, queues)...)
 	return d, diags
 }
 
@@ -195,7 +205,7 @@ func (f *fileScope) decodeParams(blocks hcl.Blocks) ([]*Param, hcl.Diagnostics) 
 			continue
 		}
 		seen[p.Name] = b.DefRange
-		content, cdiags := b.Body.Content(paramSchema)
+		content, cdiags := bodyContent(b.Body, paramSchema)
 		diags = append(diags, cdiags...)
 		ev := &evaluator{file: f, ctx: f.evalContext(nil)}
 		s := refScope{}
@@ -239,9 +249,17 @@ func (f *fileScope) decodeParams(blocks hcl.Blocks) ([]*Param, hcl.Diagnostics) 
 type taskBlock struct {
 	name      string
 	instances []*Task
-	deps      map[*Task][]dependency
-	outputs   map[*Task][]outputRef // the task outputs each instance refers to
-	mapRange  *hcl.Range            // the for_each of a task mapped over outputs; nil for others
+	deps      [][]dependency // of each instance, by its index in instances
+	outputs   [][]outputRef  // the task outputs each instance refers to, as deps
+	mapRange  *hcl.Range     // the for_each of a task mapped over outputs; nil for others
+}
+
+// at returns element i of a list kept by instance index, nil when there is none.
+func at[T any](list [][]T, i int) []T {
+	if i < len(list) {
+		return list[i]
+	}
+	return nil
 }
 
 // dependency is one depends_on element, resolved once every task block is known.
@@ -270,7 +288,7 @@ func (f *fileScope) decodeTasks(d *DAG, blocks hcl.Blocks, params []string, queu
 			})
 			continue
 		}
-		content, cdiags := b.Body.Content(defaultsSchema)
+		content, cdiags := bodyContent(b.Body, defaultsSchema)
 		diags = append(diags, cdiags...)
 		ev := &evaluator{file: f, ctx: f.evalContext(nil, params...)}
 		ev.settings(base, content, refScope{params: params}, false)
@@ -280,9 +298,9 @@ func (f *fileScope) decodeTasks(d *DAG, blocks hcl.Blocks, params []string, queu
 	var order []*taskBlock
 	byBlock := map[string]*taskBlock{}
 	seen := map[string]hcl.Range{}
-	for _, b := range blocks.OfType("task") {
+	for _, b := range append(blocks.OfType("task"), blocks.OfType("sensor")...) {
 		name := b.Labels[0]
-		if diag := checkName("task", name, b.LabelRanges[0]); diag != nil {
+		if diag := checkName(b.Type, name, b.LabelRanges[0]); diag != nil {
 			diags = append(diags, diag)
 			continue
 		}
@@ -291,10 +309,21 @@ func (f *fileScope) decodeTasks(d *DAG, blocks hcl.Blocks, params []string, queu
 			continue
 		}
 		seen[name] = b.DefRange
-		tb, tdiags := f.decodeTask(b, base, params)
+		decode := func() (*taskBlock, hcl.Diagnostics) { return f.decodeTask(b, base, params, nil) }
+		if b.Type == "sensor" {
+			decode = func() (*taskBlock, hcl.Diagnostics) { return f.decodeSensor(b, base, params) }
+		}
+		tb, tdiags := decode()
 		diags = append(diags, tdiags...)
 		order = append(order, tb)
 		byBlock[name] = tb
+	}
+
+	groups, gblocks, gdiags := f.decodeGroups(blocks.OfType("group"), base, params, seen)
+	diags = append(diags, gdiags...)
+	order = append(order, gblocks...)
+	for _, tb := range gblocks {
+		byBlock[tb.name] = tb
 	}
 
 	var tasks []*Task
@@ -303,6 +332,9 @@ func (f *fileScope) decodeTasks(d *DAG, blocks hcl.Blocks, params []string, queu
 		for _, t := range tb.instances {
 			instances[t.Name] = t
 			tasks = append(tasks, t)
+			if t.Sensor != nil && !t.Sensor.Command {
+				continue // a sensor uses no queue
+			}
 			if _, ok := queues[t.Queue]; !ok {
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError, Summary: "Unknown queue",
@@ -310,19 +342,26 @@ func (f *fileScope) decodeTasks(d *DAG, blocks hcl.Blocks, params []string, queu
 					Subject: t.DeclRange.Ptr(),
 				})
 			}
+			diags = append(diags, checkMounts(t, queues[t.Queue])...)
 		}
 	}
 	names := slices.Sorted(maps.Keys(byBlock))
 	for _, tb := range order {
-		for _, t := range tb.instances {
-			set := map[string]bool{}
-			for _, dep := range tb.deps[t] {
+		for i, t := range tb.instances {
+			var set []string
+			for _, dep := range at(tb.deps, i) {
 				switch {
 				case instances[dep.name] != nil:
-					set[dep.name] = true
+					set = append(set, dep.name)
 				case byBlock[dep.name] != nil:
 					for _, u := range byBlock[dep.name].instances {
-						set[u.Name] = true
+						set = append(set, u.Name)
+					}
+				case groups[dep.name] != nil:
+					for _, gb := range groups[dep.name] {
+						for _, u := range gb.instances {
+							set = append(set, u.Name)
+						}
 					}
 				default:
 					diags = append(diags, &hcl.Diagnostic{
@@ -332,12 +371,17 @@ func (f *fileScope) decodeTasks(d *DAG, blocks hcl.Blocks, params []string, queu
 					})
 				}
 			}
-			t.DependsOn = slices.Sorted(maps.Keys(set))
+			slices.Sort(set)
+			t.DependsOn = slices.Compact(set)
 		}
 	}
 	refs := map[*Task][]outputRef{}
 	for _, tb := range order {
-		maps.Copy(refs, tb.outputs)
+		for i, t := range tb.instances {
+			if r := at(tb.outputs, i); len(r) > 0 {
+				refs[t] = r
+			}
+		}
 	}
 	diags = append(diags, checkMapped(d.Name, byBlock, order)...)
 	diags = append(diags, checkOutputRefs(d.Name, tasks, byBlock, refs)...)
@@ -353,15 +397,18 @@ func (f *fileScope) decodeTasks(d *DAG, blocks hcl.Blocks, params []string, queu
 }
 
 // decodeTask decodes a task block into one instance, or one per for_each key.
-func (f *fileScope) decodeTask(b *hcl.Block, base *Task, params []string) (*taskBlock, hcl.Diagnostics) {
+//
+// outer, when set, is the each of the mapped group the task is in (group.go): every instance
+// sees it, and the task may not have a for_each of its own.
+func (f *fileScope) decodeTask(b *hcl.Block, base *Task, params []string, outer map[string]cty.Value) (*taskBlock, hcl.Diagnostics) {
 	name := b.Labels[0]
-	tb := &taskBlock{name: name, deps: map[*Task][]dependency{}, outputs: map[*Task][]outputRef{}}
-	content, diags := b.Body.Content(taskSchema)
+	tb := &taskBlock{name: name}
+	content, diags := bodyContent(b.Body, taskSchema)
 	type instance struct {
 		key  string
 		each map[string]cty.Value
 	}
-	insts := []instance{{}}
+	insts := []instance{{each: outer}}
 	mapOver, mdiags := f.decodeMapping(tb, content)
 	diags = append(diags, mdiags...)
 	if a := content.Attributes["for_each"]; a != nil && tb.mapRange == nil {
@@ -388,7 +435,7 @@ func (f *fileScope) decodeTask(b *hcl.Block, base *Task, params []string) (*task
 	for _, in := range insts {
 		t := *base
 		t.Name = name
-		if in.each != nil && tb.mapRange == nil {
+		if in.key != "" {
 			t.Name = fmt.Sprintf("%s[%s]", name, in.key)
 		}
 		t.DeclRange = b.DefRange
@@ -398,12 +445,18 @@ func (f *fileScope) decodeTask(b *hcl.Block, base *Task, params []string) (*task
 		var refs []outputRef
 		s := refScope{each: in.each != nil, mapped: tb.mapRange != nil, params: params, outputs: &refs}
 		ev.settings(&t, content, s, true)
-		tb.outputs[&t] = refs
+		ev.storage(&t, content, s)
+		tb.outputs = append(tb.outputs, refs)
 		if mapOver != nil {
 			t.MapOver, t.MaxMapLength = mapOver.over, mapOver.max
 		}
+		var deps []dependency
 		if a := content.Attributes["depends_on"]; a != nil {
-			tb.deps[&t] = ev.dependencies(a, s)
+			deps = ev.dependencies(a, s)
+		}
+		tb.deps = append(tb.deps, deps)
+		if a := content.Attributes["outlets"]; a != nil {
+			ev.outlets(a, s, &t.Outlets)
 		}
 		diags = append(diags, ev.diags...)
 		tb.instances = append(tb.instances, &t)
@@ -470,7 +523,7 @@ func (e *evaluator) value(a *hcl.Attribute, s refScope) (cty.Value, bool) {
 	if a == nil {
 		return cty.NilVal, false
 	}
-	s.runtime = runtimeAttr(a.Name)
+	s.runtime = s.runtime || runtimeAttr(a.Name)
 	s.attr = a.Name
 	rdiags := e.file.checkRefs(a.Expr, s)
 	if s.runtime {
@@ -517,7 +570,7 @@ func (e *evaluator) str(a *hcl.Attribute, s refScope, out *string) bool {
 		return false
 	}
 	text := v.AsString()
-	if runtimeAttr(a.Name) {
+	if s.runtime || runtimeAttr(a.Name) {
 		t, err := templateString(text)
 		if err != nil {
 			e.fail(a, "Runtime value used in a function", err)
@@ -542,7 +595,7 @@ func (e *evaluator) strList(a *hcl.Attribute, s refScope, out *[]string) bool {
 			return false
 		}
 		text := el.AsString()
-		if runtimeAttr(a.Name) {
+		if s.runtime || runtimeAttr(a.Name) {
 			t, err := templateString(text)
 			if err != nil {
 				e.fail(a, "Runtime value used in a function", err)
@@ -654,6 +707,7 @@ func (e *evaluator) settings(t *Task, content *hcl.BodyContent, s refScope, fina
 	e.bool(at["retry_exponential_backoff"], s, &t.RetryExponentialBackoff)
 	e.duration(at["max_retry_delay"], s, &t.MaxRetryDelay)
 	e.duration(at["timeout"], s, &t.Timeout)
+	e.queuedTimeout(at["queued_timeout"], s, t)
 	e.int(at["priority"], s, 1, 100, &t.Priority)
 	for i, rb := range content.Blocks.OfType("resources") {
 		if i > 0 {
@@ -664,11 +718,14 @@ func (e *evaluator) settings(t *Task, content *hcl.BodyContent, s refScope, fina
 			})
 			continue
 		}
-		rc, rdiags := rb.Body.Content(resourcesSchema)
+		rc, rdiags := bodyContent(rb.Body, resourcesSchema)
 		e.diags = append(e.diags, rdiags...)
 		e.int(rc.Attributes["cpu"], s, 1, 1<<20, &t.Resources.CPU)
 		e.int(rc.Attributes["memory"], s, 10, 1<<24, &t.Resources.MemoryMB)
+		e.resourceExtras(t, rc, s)
 	}
+	e.secrets(t, content, s)
+	e.callbacks(content, s, callbackSet{&t.OnFailure, &t.OnSuccess, &t.OnRetry, &t.Deadline})
 	// An attribute that failed to evaluate was already reported; checking the driver's needs
 	// would only report it again as missing.
 	if final && !e.diags[before:].HasErrors() {
@@ -716,8 +773,12 @@ func (e *evaluator) dependencies(a *hcl.Attribute, s refScope) []dependency {
 		e.fail(a, "Incorrect attribute value type", fmt.Errorf("the depends_on value must be a list of task names, such as [\"extract\", \"fetch[eu]\"]"))
 		return nil
 	}
-	var deps []dependency
+	deps := make([]dependency, 0, len(elems))
 	for _, el := range elems {
+		if name, ok := stringLiteral(el); ok {
+			deps = append(deps, dependency{name, el.Range()})
+			continue
+		}
 		v, vdiags := el.Value(e.ctx)
 		e.diags = append(e.diags, vdiags...)
 		if vdiags.HasErrors() {
@@ -735,6 +796,20 @@ func (e *evaluator) dependencies(a *hcl.Attribute, s refScope) []dependency {
 		deps = append(deps, dependency{sv.AsString(), el.Range()})
 	}
 	return deps
+}
+
+// stringLiteral returns the text of a quoted string without interpolations, as most
+// depends_on elements are, without evaluating it as a template.
+func stringLiteral(expr hcl.Expression) (string, bool) {
+	t, ok := expr.(*hclsyntax.TemplateExpr)
+	if !ok || !t.IsStringLiteral() {
+		return "", false
+	}
+	v := t.Parts[0].(*hclsyntax.LiteralValueExpr).Val
+	if v.Type() != cty.String || v.IsNull() || !v.IsKnown() || v.IsMarked() {
+		return "", false
+	}
+	return v.AsString(), true
 }
 
 func configJSON(v cty.Value) (json.RawMessage, error) {

@@ -67,6 +67,19 @@ type DAG struct {
 	Params         []*Param  `json:"params,omitempty"` // in declaration order, which a trigger form follows
 	Tasks          []*Task   `json:"tasks"`            // sorted by name
 
+	// ScheduleOn is set on a DAG scheduled on assets: it runs when the condition holds over
+	// the assets updated since its last asset-triggered run (see AssetCondition), besides its
+	// cron Schedule, if it has one.
+	ScheduleOn *AssetCondition `json:"schedule_on,omitempty"`
+
+	// OnFailure and OnSuccess are called when a run ends so; OnRetry when any task of it is
+	// up for retry (besides the task's own). Deadline is when a run should be done by.
+	// See callbacks.go.
+	OnFailure *Callback `json:"on_failure,omitempty"`
+	OnSuccess *Callback `json:"on_success,omitempty"`
+	OnRetry   *Callback `json:"on_retry,omitempty"`
+	Deadline  *Deadline `json:"deadline,omitempty"`
+
 	// Source is the text of the dag block as written, kept with each applied version so users
 	// can read what they applied. It is not part of the definition and not hashed.
 	Source    string    `json:"-"`
@@ -89,6 +102,7 @@ type Param struct {
 // whose instances a run creates.
 type Task struct {
 	Name        string   `json:"name"`
+	Group       string   `json:"group,omitempty"`      // the group block the task is in (group.go); Name is then "GROUP.TASK"
 	DependsOn   []string `json:"depends_on,omitempty"` // task instance names, sorted
 	TriggerRule string   `json:"trigger_rule"`
 	Queue       string   `json:"queue"`
@@ -104,12 +118,29 @@ type Task struct {
 
 	Resources Resources `json:"resources"`
 
+	// Secrets, Templates and Vault are rendered by Nomad inside the allocation (secrets.go);
+	// no runtime values are rendered into them.
+	Secrets   []Secret   `json:"secrets,omitempty"` // sorted by name
+	Templates []Template `json:"templates,omitempty"`
+	Vault     *Vault     `json:"vault,omitempty"`
+
+	// Artifacts are fetched into the task's directory before it starts; their strings may hold
+	// runtime values, as Command does. Volumes are the task's own, sorted by name (its queue's
+	// join them when the job is built); VolumeMounts mount them into the task.
+	Artifacts    []Artifact    `json:"artifacts,omitempty"`
+	Volumes      []Volume      `json:"volumes,omitempty"`
+	VolumeMounts []VolumeMount `json:"volume_mounts,omitempty"`
+
 	Retries                 int      `json:"retries"`
 	RetryDelay              Duration `json:"retry_delay"`
 	RetryExponentialBackoff bool     `json:"retry_exponential_backoff,omitempty"`
 	MaxRetryDelay           Duration `json:"max_retry_delay,omitempty"`
 	Timeout                 Duration `json:"timeout,omitempty"` // zero: no timeout
-	Priority                int      `json:"priority"`
+
+	// QueuedTimeout bounds how long an attempt may wait for Nomad to place it; see
+	// QueuedLimit. Nil: DefaultQueuedTimeout.
+	QueuedTimeout *Duration `json:"queued_timeout,omitempty"`
+	Priority      int       `json:"priority"`
 
 	// MapOver is set on a task mapped over an upstream's outputs (for_each =
 	// tasks.NAME.outputs.KEY): one Task whose instances, named "name[key]", are created at run
@@ -117,13 +148,33 @@ type Task struct {
 	MapOver      *MapOver `json:"map_over,omitempty"`
 	MaxMapLength int      `json:"max_map_length,omitempty"`
 
+	// Outlets are the assets a successful try of the task updates, sorted: each success
+	// records an asset event for each of them.
+	Outlets []string `json:"outlets,omitempty"`
+
+	// OnFailure, OnSuccess and OnRetry are called when a try of the task fails for good,
+	// succeeds, or fails with a retry left; Deadline is when the task should be done by,
+	// counted as the run's is. See callbacks.go.
+	OnFailure *Callback `json:"on_failure,omitempty"`
+	OnSuccess *Callback `json:"on_success,omitempty"`
+	OnRetry   *Callback `json:"on_retry,omitempty"`
+	Deadline  *Deadline `json:"deadline,omitempty"`
+
+	// Sensor is set on a task declared with a sensor block (sensor.go): the leader evaluates
+	// its condition and it runs no Nomad job, so the job settings above are empty.
+	Sensor *Sensor `json:"sensor,omitempty"`
+
 	DeclRange hcl.Range `json:"-"`
 }
 
 // Resources are what one attempt reserves on a Nomad node.
 type Resources struct {
-	CPU      int `json:"cpu"`       // MHz
+	CPU      int `json:"cpu"`       // MHz; 0 when Cores is set, as Nomad takes one or the other
 	MemoryMB int `json:"memory_mb"` // MiB
+
+	MemoryMaxMB int      `json:"memory_max_mb,omitempty"` // MiB the task may use above MemoryMB; 0: none
+	Cores       int      `json:"cores,omitempty"`         // whole CPU cores reserved for the task alone
+	Devices     []Device `json:"devices,omitempty"`       // sorted by name
 }
 
 // Queue routes tasks to Nomad nodes and bounds how many of its tasks run at once.
@@ -135,6 +186,7 @@ type Queue struct {
 	Datacenters []string     `json:"datacenters,omitempty"`
 	Constraints []Constraint `json:"constraints,omitempty"`
 	MaxRunning  int          `json:"max_running,omitempty"` // zero: unbounded
+	Volumes     []Volume     `json:"volumes,omitempty"`     // joined to every task of the queue; sorted by name
 
 	Source    string    `json:"-"` // the queue block as written; see DAG.Source
 	DeclRange hcl.Range `json:"-"`

@@ -130,6 +130,9 @@ func blockOf(instance string) string {
 // outputSentinels returns ctx with tasks bound, for the references expr makes, to sentinels
 // (see evalContext) that templateString turns into ${tasks.NAME.outputs.KEY}.
 func outputSentinels(ctx *hcl.EvalContext, expr hcl.Expression) *hcl.EvalContext {
+	if literal(expr) {
+		return ctx
+	}
 	byTask := map[string]map[string]cty.Value{}
 	for _, tr := range expr.Variables() {
 		if tr.RootName() != outputsRoot {

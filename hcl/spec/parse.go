@@ -1,11 +1,14 @@
 package spec
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -13,6 +16,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/dagflow/dagflow/internal/bounded"
 )
 
 // FileExt is the extension of DAG files. Loading a directory reads every file with it, in every
@@ -67,18 +72,37 @@ func (p *Parser) Load(path string) (*Config, hcl.Diagnostics) {
 			Detail:   err.Error() + ".",
 		}}
 	}
+	// Files are read and parsed on every core (a third of the time of loading 10,000 DAG
+	// files), then registered with the parser, which is not safe for concurrent use, in order.
+	type parsed struct {
+		file  *hcl.File
+		diags hcl.Diagnostics
+	}
+	results := make([]parsed, len(paths))
+	fns := make([]func(context.Context) error, len(paths))
+	for i, name := range paths {
+		fns[i] = func(context.Context) error {
+			src, err := os.ReadFile(name)
+			if err != nil {
+				results[i].diags = hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Cannot read DAG file", Detail: err.Error() + "."}}
+				return nil
+			}
+			results[i].file, results[i].diags = hclsyntax.ParseConfig(src, name, hcl.Pos{Line: 1, Column: 1, Byte: 0})
+			return nil
+		}
+	}
+	_ = bounded.Run(context.Background(), runtime.GOMAXPROCS(0), fns) // the functions never fail
 	var diags hcl.Diagnostics
 	var files []*hclsyntax.Body
 	var names []string
-	for _, name := range paths {
-		src, err := os.ReadFile(name)
-		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot read DAG file", Detail: err.Error() + "."})
+	for i, name := range paths {
+		f, fdiags := results[i].file, results[i].diags
+		diags = append(diags, fdiags...)
+		if f == nil {
 			continue
 		}
-		f, fdiags := p.p.ParseHCL(src, name)
-		diags = append(diags, fdiags...)
-		if f == nil || fdiags.HasErrors() {
+		p.p.AddFile(name, f)
+		if fdiags.HasErrors() {
 			continue
 		}
 		files = append(files, f.Body.(*hclsyntax.Body))
@@ -140,7 +164,36 @@ func Files(path string) ([]string, error) {
 // decode turns parsed files into a Config. Variables and locals are scoped to their file, so a
 // DAG file can be copied between repositories with everything it needs; DAG and queue names are
 // global.
+//
+// Files' scopes and then DAG blocks are decoded on every core (decoding 10,000 DAGs one after
+// another took as long as parsing them did on two cores); queues, which DAGs are checked
+// against, are decoded before any DAG. Every result is kept in its slot and merged in file and
+// block order, so diagnostics, duplicates (the first declaration wins) and the Config are the
+// same as decoding one block after another.
 func (p *Parser) decode(names []string, bodies []*hclsyntax.Body) (*Config, hcl.Diagnostics) {
+	workers := runtime.GOMAXPROCS(0)
+	files := p.p.Files()
+
+	type fileResult struct {
+		scope    *fileScope
+		diags    hcl.Diagnostics
+		declared map[string]bool
+	}
+	scoped := make([]fileResult, len(bodies))
+	fns := make([]func(context.Context) error, len(bodies))
+	for i, body := range bodies {
+		fns[i] = func(context.Context) error {
+			r := &scoped[i]
+			content, cdiags := bodyContent(body, fileSchema)
+			r.diags = append(r.diags, cdiags...)
+			r.scope = &fileScope{name: names[i], src: files[names[i]].Bytes}
+			r.declared = map[string]bool{}
+			r.diags = append(r.diags, r.scope.decodeVariables(content.Blocks, p.Vars, r.declared)...)
+			return nil
+		}
+	}
+	_ = bounded.Run(context.Background(), workers, fns) // the functions never fail
+
 	var diags hcl.Diagnostics
 	type pending struct {
 		file  *fileScope
@@ -149,10 +202,9 @@ func (p *Parser) decode(names []string, bodies []*hclsyntax.Body) (*Config, hcl.
 	var dagBlocks, queueBlocks []pending
 	declaredVars := map[string]bool{}
 	for i, body := range bodies {
-		content, cdiags := body.Content(fileSchema)
-		diags = append(diags, cdiags...)
-		scope := &fileScope{name: names[i], src: p.p.Files()[names[i]].Bytes}
-		diags = append(diags, scope.decodeVariables(content.Blocks, p.Vars, declaredVars)...)
+		r := scoped[i]
+		diags = append(diags, r.diags...)
+		maps.Copy(declaredVars, r.declared)
 		// The syntax blocks keep their full source range, which the schema's blocks lack; a
 		// block without its one label was already reported by Content above.
 		for _, b := range body.Blocks {
@@ -161,9 +213,9 @@ func (p *Parser) decode(names []string, bodies []*hclsyntax.Body) (*Config, hcl.
 			}
 			switch b.Type {
 			case "dag":
-				dagBlocks = append(dagBlocks, pending{scope, b})
+				dagBlocks = append(dagBlocks, pending{r.scope, b})
 			case "queue":
-				queueBlocks = append(queueBlocks, pending{scope, b})
+				queueBlocks = append(queueBlocks, pending{r.scope, b})
 			}
 		}
 	}
@@ -198,10 +250,26 @@ func (p *Parser) decode(names []string, bodies []*hclsyntax.Body) (*Config, hcl.
 		cfg.Queues = append(cfg.Queues, q)
 	}
 
+	// From here on queues is only read, and a file's scope is only read, so DAG blocks decode
+	// concurrently, several of one file included.
+	type dagResult struct {
+		dag   *DAG
+		diags hcl.Diagnostics
+	}
+	decoded := make([]dagResult, len(dagBlocks))
+	fns = make([]func(context.Context) error, len(dagBlocks))
+	for i, pb := range dagBlocks {
+		fns[i] = func(context.Context) error {
+			decoded[i].dag, decoded[i].diags = pb.file.decodeDAG(pb.block, queues)
+			return nil
+		}
+	}
+	_ = bounded.Run(context.Background(), workers, fns) // the functions never fail
+
 	dags := map[string]*DAG{}
-	for _, pb := range dagBlocks {
-		d, ddiags := pb.file.decodeDAG(pb.block, queues)
-		diags = append(diags, ddiags...)
+	for _, r := range decoded {
+		d := r.dag
+		diags = append(diags, r.diags...)
 		if d == nil {
 			continue
 		}
@@ -223,6 +291,10 @@ type fileScope struct {
 	src    []byte
 	vars   map[string]cty.Value
 	locals map[string]cty.Value
+
+	// base binds var, local and the runtime namespaces once decodeVariables is done; see
+	// evalContext.
+	base *hcl.EvalContext
 }
 
 func duplicate(kind, name string, rng, prev hcl.Range) *hcl.Diagnostic {

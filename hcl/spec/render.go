@@ -28,13 +28,20 @@ type Runtime struct {
 	// instance name, each a JSON object: what tasks.NAME.outputs.KEY resolves from.
 	Outputs map[string]json.RawMessage
 
+	// AssetEvents is run.asset_events: the JSON list of the asset events that started an
+	// asset-triggered run; "[]" renders for other runs.
+	AssetEvents json.RawMessage
+
 	// Each is each.key and each.value of an instance of a task mapped over outputs; nil for
 	// other tasks, whose each was resolved when the DAG was loaded.
 	Each *Each
+
+	// Callback holds callback.NAME (CallbackFields) for the task of a callback; nil for others.
+	Callback map[string]string
 }
 
 // Render returns a copy of task t of DAG d with the runtime values of one attempt filled into
-// its command, args, image, env and config. Times render as RFC 3339 in UTC.
+// its command, args, image, env, config and artifacts. Times render as RFC 3339 in UTC.
 func (d *DAG) Render(t *Task, rt Runtime) (*Task, error) {
 	ctx, err := d.runtimeContext(t, rt)
 	if err != nil {
@@ -80,6 +87,12 @@ func (d *DAG) Render(t *Task, rt Runtime) (*Task, error) {
 		if out.Config, err = json.Marshal(tree); err != nil {
 			return nil, fmt.Errorf("encode config of task %q: %w", t.Name, err)
 		}
+	}
+	if out.Artifacts, err = renderArtifacts(t.Artifacts, render); err != nil {
+		return nil, err
+	}
+	if out.Sensor, err = renderSensor(t.Sensor, render); err != nil {
+		return nil, err
 	}
 	return &out, nil
 }
@@ -127,13 +140,29 @@ func (d *DAG) runtimeContext(t *Task, rt Runtime) (*hcl.EvalContext, error) {
 			"logical_date":        date(rt.LogicalDate),
 			"data_interval_start": date(rt.DataIntervalStart),
 			"data_interval_end":   date(rt.DataIntervalEnd),
+			"asset_events":        cty.StringVal(assetEventsText(rt.AssetEvents)),
 		}),
 		"task":   cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal(t.Name), "try": cty.StringVal(strconv.Itoa(rt.Try))}),
 		"dag":    cty.ObjectVal(map[string]cty.Value{"name": cty.StringVal(d.Name)}),
 		"params": cty.ObjectVal(params),
 	}}
+	if rt.Callback != nil {
+		cb := map[string]cty.Value{}
+		for _, f := range CallbackFields {
+			cb[f] = cty.StringVal(rt.Callback[f])
+		}
+		vars["callback"] = cty.ObjectVal(cb)
+	}
 	maps.Copy(ctx.Variables, vars)
 	return ctx, nil
+}
+
+// assetEventsText is run.asset_events for events, a JSON list or nil.
+func assetEventsText(events json.RawMessage) string {
+	if len(events) == 0 {
+		return "[]"
+	}
+	return string(events)
 }
 
 // renderTemplate evaluates a stored template (see templateString) in ctx.

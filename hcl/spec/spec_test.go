@@ -44,6 +44,24 @@ func TestInvalid(t *testing.T) {
 	}
 }
 
+// TestInvalidTogether loads every file under testdata/invalid at once, as a directory: the
+// diagnostics include those across files (a DAG declared in two), and must come out the same,
+// sorted by file and line, however the files' decoding was spread over the cores. The golden
+// file was written by a loader that decoded one block after another.
+func TestInvalidTogether(t *testing.T) {
+	for range 5 {
+		p := spec.NewParser()
+		_, diags := p.Load("testdata/invalid")
+		if !diags.HasErrors() {
+			t.Fatal("Load(testdata/invalid) reported no errors")
+		}
+		golden.Check(t, "testdata/invalid_together.golden", diagnosticText(t, p, diags))
+		if t.Failed() {
+			return
+		}
+	}
+}
+
 // TestValid pins the decoded definitions of the valid examples as JSON.
 func TestValid(t *testing.T) {
 	p := spec.NewParser()

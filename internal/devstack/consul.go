@@ -36,6 +36,11 @@ type Consul struct {
 	bin     string
 	logger  io.Writer
 	durable bool
+
+	// member, when set, replaces the durable single server's settings in the config file:
+	// the settings of a member of a Cluster (see cluster.go).
+	member string
+	ports  consulPorts
 }
 
 // consulPorts are the ports a Consul dev agent listens on, all on 127.0.0.1.
@@ -119,7 +124,10 @@ ports {
   grpc_tls = -1
 }
 `, data, p.HTTP, p.DNS, p.SerfLAN, p.SerfWAN, p.Server, p.GRPC)
-	if c.durable {
+	c.ports = p
+	if c.member != "" {
+		conf += c.member
+	} else if c.durable {
 		// A raft_multiplier of 1 is what dev mode uses too: a lone server elects itself in
 		// about a second instead of five.
 		conf += `
@@ -219,3 +227,7 @@ func (c *Consul) Restart(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Kill ends the agent with SIGKILL, as a crash would, and leaves it down with its data dir
+// kept: Restart brings it back. It is meant for chaos tests.
+func (c *Consul) Kill() error { return c.kill() }

@@ -402,3 +402,24 @@ func (a *agent) stop() error {
 	closeLock(a.lock)
 	return errors.Join(errs...)
 }
+
+// kill ends the agent as a crash of its machine would: SIGKILL to it and its process group,
+// and to every process working in its temp dir, which on a Nomad client are the tasks it runs
+// (they live in sessions of their own and would outlive the agent alone). The temp dir stays,
+// so restart brings the agent back on its ports and data dir. Killing an agent that is down
+// does nothing; after stop it returns ErrStopped.
+func (a *agent) kill() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stopped {
+		return fmt.Errorf("kill %s agent: %w", a.name, ErrStopped)
+	}
+	if a.proc == nil {
+		return nil
+	}
+	killGroup(a.proc.cmd.Process.Pid)
+	<-a.proc.done
+	killProcessesIn(a.dir)
+	a.proc = nil
+	return nil
+}

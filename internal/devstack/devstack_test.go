@@ -197,6 +197,22 @@ func TestNomad(t *testing.T) {
 		t.Errorf("task stdout = %q, want %q", out, "hi\n")
 	}
 
+	// The host volume is declared, writable, at HostVolumeDir.
+	stubs, _, err := client.Nodes().List(nil)
+	if err != nil || len(stubs) != 1 {
+		t.Fatalf("list nodes: %d, %v", len(stubs), err)
+	}
+	node, _, err := client.Nodes().Info(stubs[0].ID, nil)
+	if err != nil {
+		t.Fatalf("node info: %v", err)
+	}
+	if hv := node.HostVolumes[HostVolume]; hv == nil || hv.Path != n.HostVolumeDir || hv.ReadOnly {
+		t.Errorf("node host volume %q = %+v, want writable at %s", HostVolume, hv, n.HostVolumeDir)
+	}
+	if fi, err := os.Stat(n.HostVolumeDir); err != nil || fi.Mode().Perm() != 0o777 {
+		t.Errorf("host volume dir: %v, %v; want mode 0777", fi, err)
+	}
+
 	if err := n.Stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}

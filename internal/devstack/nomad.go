@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,29 +24,61 @@ type NomadOptions struct {
 	// restart of a real agent does. It starts a few seconds slower than a dev agent.
 	Durable bool
 
+	// ACL enables Nomad's ACL system and bootstraps it once the agent is up: Nomad.Token is
+	// then the management token. For dev agents only: a Durable agent's restart would find
+	// the ACL bootstrapped already.
+	ACL bool
+
+	// ExtraConfig is agent configuration (HCL) in a second config file, merged over the
+	// generated one as Nomad merges -config files: a vault block, client template settings.
+	ExtraConfig string
+
 	// GCMaxAllocs is the client's gc_max_allocs; 0: Nomad's default, 50. Past it the client
 	// deletes finished allocations as soon as they end, which can be before it told the
 	// servers they ended: restarted then, it runs them again (see docs/chaos.md).
 	GCMaxAllocs int
 }
 
+// fingerprintDenylist turns the cloud fingerprinters off: the AWS one aborts the agent when
+// AWS_CA_BUNDLE is set, as it is on the project's machines, and the others only add start-up
+// latency probing metadata endpoints that do not exist here.
+const fingerprintDenylist = "env_aws,env_gce,env_azure,env_digitalocean"
+
 // NodeQueues is the "queues" node meta of every Nomad agent StartNomad starts: the queues of
-// examples/queues.hcl whose constraints select nodes by that meta, so that `make dev` and the
-// tests of the examples, which both start their Nomad here, can run every example.
-const NodeQueues = "reports"
+// examples/queues.hcl and examples/gpu.hcl whose constraints select nodes by that meta, so
+// that `make dev` and the tests of the examples, which both start their Nomad here, can run
+// every example (gpu.hcl's train task then waits for the GPU the node does not have, as its
+// comments show).
+const NodeQueues = "reports,gpu"
+
+// HostVolume is the name of the host volume every Nomad agent StartNomad starts declares
+// (client { host_volume "scratch" { ... } }): a directory in the agent's temp dir that anyone
+// may write (exec tasks run as nobody), created empty with the agent, that tasks mount with volume "NAME" { source = "scratch" } and
+// volume_mount blocks, so the tests and `make dev` can run tasks with volumes.
+// Nomad.HostVolumeDir is its path.
+const HostVolume = "scratch"
 
 // Nomad is a running Nomad agent, one server and one client in one process (in dev mode,
 // unless NomadOptions.Durable), with the raw_exec driver enabled, the cloud fingerprinters off,
-// and the node meta queues = NodeQueues.
+// the node meta queues = NodeQueues, and the host volume HostVolume.
 //
 // Stop and Restart may be called from any goroutine; they are serialized.
 type Nomad struct {
-	HTTPAddr string // "127.0.0.1:PORT"
+	HTTPAddr      string // "127.0.0.1:PORT"
+	Token         string // the management token, when NomadOptions.ACL
+	HostVolumeDir string // the directory of the HostVolume host volume
 
 	agent
 	bin     string
 	logger  io.Writer
 	durable bool
+	acl     bool
+	extra   string
+
+	// ready, when set, replaces nomadReady: the readiness of a member of a Cluster, which is
+	// a server alone or a client alone (see cluster.go).
+	ready func(context.Context, *nomadapi.Client) error
+	ports nomadPorts
 }
 
 // nomadPorts are the ports a Nomad dev agent listens on, all on 127.0.0.1.
@@ -78,7 +111,14 @@ func StartNomad(ctx context.Context, opts NomadOptions) (*Nomad, error) {
 		removeDir(dir)
 		return nil, fmt.Errorf("start nomad agent: %w", err)
 	}
-	n := &Nomad{agent: agent{name: "nomad", dir: dir, lock: lock}, bin: bin, logger: opts.Logger, durable: opts.Durable}
+	n := &Nomad{agent: agent{name: "nomad", dir: dir, lock: lock}, bin: bin, logger: opts.Logger, durable: opts.Durable, acl: opts.ACL, extra: opts.ExtraConfig}
+	n.HostVolumeDir = filepath.Join(dir, "volumes", HostVolume)
+	// Nomad refuses to start with a host volume whose path does not exist.
+	if err := errors.Join(os.MkdirAll(n.HostVolumeDir, 0o777), os.Chmod(n.HostVolumeDir, 0o777)); err != nil {
+		removeDir(dir)
+		closeLock(lock)
+		return nil, fmt.Errorf("create nomad host volume dir: %w", err)
+	}
 	for attempt := 1; ; attempt++ {
 		err = n.startOnFreePorts(ctx, opts)
 		if err == nil {
@@ -119,7 +159,7 @@ func (n *Nomad) startOnFreePorts(ctx context.Context, opts NomadOptions) error {
 			return err
 		}
 	}
-	conf := nomadConfig(data, ports, opts, true)
+	conf := nomadConfig(data, n.HostVolumeDir, ports, opts, true)
 	if err := os.WriteFile(n.configPath(), []byte(conf), 0o600); err != nil {
 		return fmt.Errorf("write nomad config: %w", err)
 	}
@@ -132,7 +172,7 @@ func (n *Nomad) startOnFreePorts(ctx context.Context, opts NomadOptions) error {
 // (dev mode retries after 1 s; other agents cannot be told to). Once the keyring is in the
 // data dir, every later start of the agent registers its client at once.
 func (n *Nomad) initKeyring(ctx context.Context, data string, ports nomadPorts, opts NomadOptions) error {
-	conf := nomadConfig(data, ports, opts, false)
+	conf := nomadConfig(data, n.HostVolumeDir, ports, opts, false)
 	if err := os.WriteFile(n.configPath(), []byte(conf), 0o600); err != nil {
 		return fmt.Errorf("write nomad config: %w", err)
 	}
@@ -168,10 +208,22 @@ func (n *Nomad) start(ctx context.Context) error {
 	if n.durable {
 		args = []string{"agent", "-config", n.configPath()}
 	}
+	if n.acl || n.extra != "" {
+		extra := n.extra
+		if n.acl {
+			extra += "\nacl {\n  enabled = true\n}\n"
+		}
+		path := filepath.Join(n.dir, "extra.hcl")
+		if err := os.WriteFile(path, []byte(extra), 0o600); err != nil {
+			return fmt.Errorf("write nomad config: %w", err)
+		}
+		args = append(args, "-config", path)
+	}
 	proc, err := startProcess("nomad", n.bin, args, n.dir, n.logger)
 	if err != nil {
 		return err
 	}
+	n.Token = "" // a dev agent starts with no ACL state
 	client, err := nomadapi.NewClient(&nomadapi.Config{
 		Address:   "http://" + n.HTTPAddr,
 		TLSConfig: &nomadapi.TLSConfig{},
@@ -180,8 +232,21 @@ func (n *Nomad) start(ctx context.Context) error {
 		proc.stop(0)
 		return fmt.Errorf("create nomad client: %w", err)
 	}
+	ready := nomadReady
+	if n.ready != nil {
+		ready = n.ready
+	}
 	if err := proc.waitReady(ctx, DefaultNomadStartTimeout, func(ctx context.Context) error {
-		return nomadReady(ctx, client)
+		if n.acl && n.Token == "" {
+			// A fresh dev agent's ACL is bootstrapped once its server has a leader.
+			tok, _, err := client.ACLTokens().Bootstrap((&nomadapi.WriteOptions{}).WithContext(ctx))
+			if err != nil {
+				return fmt.Errorf("bootstrap acl: %w", err)
+			}
+			n.Token = tok.SecretID
+			client.SetSecretID(tok.SecretID)
+		}
+		return ready(ctx, client)
 	}); err != nil {
 		return err
 	}
@@ -191,12 +256,8 @@ func (n *Nomad) start(ctx context.Context) error {
 
 // nomadConfig renders the agent's config file. A Durable agent gets the server and client
 // settings that dev mode implies, with the client enabled only when client is true.
-func nomadConfig(dataDir string, p nomadPorts, opts NomadOptions, client bool) string {
+func nomadConfig(dataDir, volumeDir string, p nomadPorts, opts NomadOptions, client bool) string {
 	durable, consulAddr := opts.Durable, opts.ConsulAddr
-	// The cloud fingerprinters are off because the AWS one aborts the agent when AWS_CA_BUNDLE
-	// is set, as it is on the project's machines, and the others only add start-up latency
-	// probing metadata endpoints that do not exist here.
-	//
 	// A durable agent gets the server and client settings dev mode implies. Its client finds
 	// the server by address (auto-join is off, see below), and raft_multiplier 1 lets the lone
 	// server elect itself about as fast as in dev mode.
@@ -236,11 +297,16 @@ ports {
 `+durableConf+`
 client {`+clientConf+`
   options = {
-    "fingerprint.denylist" = "env_aws,env_gce,env_azure,env_digitalocean"
+    "fingerprint.denylist" = %q
   }
 
   meta {
     queues = %q
+  }
+
+  host_volume %q {
+    path      = %q
+    read_only = false
   }
 }
 
@@ -249,7 +315,7 @@ plugin "raw_exec" {
     enabled = true
   }
 }
-`, dataDir, p.HTTP, p.RPC, p.Serf, NodeQueues)
+`, dataDir, p.HTTP, p.RPC, p.Serf, fingerprintDenylist, NodeQueues, HostVolume, volumeDir)
 	// Auto-join stays off either way: with it, dev agents sharing a Consul would discover each
 	// other's servers and merge into one cluster.
 	if consulAddr != "" {
@@ -332,3 +398,8 @@ func (n *Nomad) Stop() error {
 	}
 	return n.stop()
 }
+
+// Kill ends the agent with SIGKILL, and with it every task it runs, as the crash of its
+// machine would, and leaves it down with its data dir kept: Restart brings it back. It is
+// meant for chaos tests.
+func (n *Nomad) Kill() error { return n.kill() }

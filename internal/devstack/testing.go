@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -34,10 +35,18 @@ func StartConsulT(t testing.TB) *Consul {
 // stops it when the test ends. Failures and output are handled as by StartConsulT.
 func StartNomadT(t testing.TB, consul *Consul) *Nomad {
 	t.Helper()
-	opts := NomadOptions{Logger: agentLog(t, "nomad")}
+	opts := NomadOptions{}
 	if consul != nil {
 		opts.ConsulAddr = consul.HTTPAddr
 	}
+	return StartNomadWithT(t, opts)
+}
+
+// StartNomadWithT starts a Nomad agent with opts for the test t, as StartNomadT does; the
+// agent's output goes where StartNomadT sends it, whatever opts.Logger says.
+func StartNomadWithT(t testing.TB, opts NomadOptions) *Nomad {
+	t.Helper()
+	opts.Logger = agentLog(t, "nomad")
 	n, err := StartNomad(context.Background(), opts)
 	if err != nil {
 		t.Fatalf("start nomad: %v\n(agent output: %s)", err, opts.Logger.(*os.File).Name())
@@ -101,4 +110,36 @@ func ConsulClientT(t testing.TB, c *Consul) *consulapi.Client {
 		t.Fatalf("consul client: %v", err)
 	}
 	return client
+}
+
+// StartClusterT starts a Cluster for the test t and stops it when the test ends. Failures and
+// output are handled as by StartConsulT, with one output file per agent.
+func StartClusterT(t testing.TB) *Cluster {
+	t.Helper()
+	c, err := StartCluster(context.Background(), ClusterOptions{Logger: func(name string) io.Writer { return agentLog(t, name) }})
+	if err != nil {
+		t.Fatalf("start cluster: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Errorf("stop cluster: %v", err)
+		}
+	})
+	return c
+}
+
+// StartVaultT starts a Vault dev server for the test t and stops it when the test ends.
+func StartVaultT(t testing.TB) *Vault {
+	t.Helper()
+	out := agentLog(t, "vault")
+	v, err := StartVault(context.Background(), out)
+	if err != nil {
+		t.Fatalf("start vault: %v\n(output: %s)", err, out.Name())
+	}
+	t.Cleanup(func() {
+		if err := v.Stop(); err != nil {
+			t.Errorf("stop vault: %v", err)
+		}
+	})
+	return v
 }

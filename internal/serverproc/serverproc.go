@@ -34,6 +34,7 @@ import (
 
 	"github.com/dagflow/dagflow/api"
 	"github.com/dagflow/dagflow/internal/devstack"
+	"github.com/dagflow/dagflow/internal/netns"
 )
 
 const (
@@ -93,6 +94,14 @@ type Options struct {
 	// Dir is where the configuration file and the log go; empty: a new temp dir, removed by
 	// Close.
 	Dir string
+
+	// Netns, when set, runs the instance in that network namespace (`ip netns exec`), where it
+	// listens on every address, on its port. Consul's health check and the other instances
+	// then reach it at AdvertiseHost, and URL names ReachHost (this process's way in, which
+	// may be another link). Both are required with Netns.
+	Netns         *netns.Namespace
+	AdvertiseHost string
+	ReachHost     string
 }
 
 // Server is one `dagflow server` child process, which can be killed, stopped, frozen and
@@ -102,7 +111,8 @@ type Options struct {
 // and removes what it created: call it when done (tests: t.Cleanup).
 type Server struct {
 	opts    Options
-	addr    string // 127.0.0.1:port, the same for every start
+	addr    string // where it is reached (127.0.0.1:port, or ReachHost:port), the same for every start
+	port    string
 	dir     string
 	tempDir bool // dir was created here and Close removes it
 	client  *api.Client
@@ -120,6 +130,9 @@ type Server struct {
 func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.Binary == "" || o.ConsulAddr == "" || o.NomadAddr == "" {
 		return nil, errors.New("start dagflow server: Binary, ConsulAddr and NomadAddr are required")
+	}
+	if o.Netns != nil && (o.AdvertiseHost == "" || o.ReachHost == "") {
+		return nil, errors.New("start dagflow server: Netns needs AdvertiseHost and ReachHost")
 	}
 	if o.LogLevel == "" {
 		o.LogLevel = "debug"
@@ -139,7 +152,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		s.removeDir()
 		return nil, fmt.Errorf("start dagflow server: %w", err)
 	}
-	s.addr = addr
+	s.addr, s.port = addr, portOf(addr)
+	if o.Netns != nil {
+		s.addr = net.JoinHostPort(o.ReachHost, s.port)
+	}
 	if s.client, err = api.NewClient(&api.Config{Address: s.URL(), HTTPClient: &http.Client{Timeout: healthTimeout}}); err != nil {
 		s.removeDir()
 		return nil, err
@@ -161,7 +177,12 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 func (s *Server) config() string {
 	o := s.opts
 	var b strings.Builder
-	fmt.Fprintf(&b, "listen    = %q\nlog_level = %q\n", s.addr, o.LogLevel)
+	if o.Netns != nil {
+		fmt.Fprintf(&b, "listen    = %q\nadvertise = %q\n", net.JoinHostPort("0.0.0.0", s.port), net.JoinHostPort(o.AdvertiseHost, s.port))
+	} else {
+		fmt.Fprintf(&b, "listen    = %q\n", s.addr)
+	}
+	fmt.Fprintf(&b, "log_level = %q\n", o.LogLevel)
 	if o.KVPrefix != "" {
 		fmt.Fprintf(&b, "kv_prefix = %q\n", o.KVPrefix)
 	}
@@ -187,7 +208,13 @@ func (s *Server) start(ctx context.Context) error {
 	defer log.Close() // the child has its own descriptor
 	s.starts++
 	fmt.Fprintf(log, "==> serverproc: start %d of %s at %s\n", s.starts, s.addr, time.Now().UTC().Format(time.RFC3339Nano))
-	cmd := exec.Command(s.opts.Binary, "server", "-config", s.ConfigPath())
+	argv := []string{s.opts.Binary, "server", "-config", s.ConfigPath()}
+	if s.opts.Netns != nil {
+		if argv, err = s.opts.Netns.Command(argv...); err != nil {
+			return fmt.Errorf("start dagflow server: %w", err)
+		}
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), s.opts.Env...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Dir = s.dir
@@ -239,17 +266,19 @@ func (s *Server) tail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// URL returns the instance's base URL, http://127.0.0.1:PORT, the same across restarts.
+// URL returns the instance's base URL, http://127.0.0.1:PORT (in a namespace,
+// http://ReachHost:PORT), the same across restarts.
 func (s *Server) URL() string { return "http://" + s.addr }
 
-// Addr returns the address the instance listens on, 127.0.0.1:PORT.
+// Addr returns the address the instance is reached at, 127.0.0.1:PORT (in a namespace,
+// ReachHost:PORT).
 func (s *Server) Addr() string { return s.addr }
 
 // LogPath returns the file the instance's output goes to, appended to by every start.
-func (s *Server) LogPath() string { return filepath.Join(s.dir, "server-"+portOf(s.addr)+".log") }
+func (s *Server) LogPath() string { return filepath.Join(s.dir, "server-"+s.port+".log") }
 
 // ConfigPath returns the instance's configuration file.
-func (s *Server) ConfigPath() string { return filepath.Join(s.dir, "server-"+portOf(s.addr)+".hcl") }
+func (s *Server) ConfigPath() string { return filepath.Join(s.dir, "server-"+s.port+".hcl") }
 
 // Pid returns the process ID of the current process, or 0 before the first start.
 func (s *Server) Pid() int {

@@ -9,6 +9,7 @@ package testcluster
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -113,13 +114,23 @@ type Options struct {
 	Instances int // zero: one
 	// Config, when set, adjusts each instance's configuration before it starts.
 	Config func(*config.Server)
+	// ConsulAddr and NomadAddr, when set, are the agents the instances use ("127.0.0.1:port"
+	// and "http://127.0.0.1:port", a devstack.Cluster's, say) instead of the test binary's
+	// dev agents.
+	ConsulAddr, NomadAddr string
+	// Log, when set, receives every instance's log at trace level instead of the test's log
+	// at warn: for tests that read what a server logged.
+	Log io.Writer
 }
 
 // New starts a cluster whose first instance is active once New returns, bootstraps its ACL
 // and stops everything when the test ends.
 func New(t testing.TB, o Options) *Cluster {
 	t.Helper()
-	consulAddr, nomadAddr := Agents(t)
+	consulAddr, nomadAddr := o.ConsulAddr, o.NomadAddr
+	if consulAddr == "" || nomadAddr == "" {
+		consulAddr, nomadAddr = Agents(t)
+	}
 	n := seq.Add(1)
 	cfg := config.Default()
 	cfg.KVPrefix = fmt.Sprintf("tc%d-%d/", os.Getpid(), n)
@@ -141,7 +152,7 @@ func New(t testing.TB, o Options) *Cluster {
 	}
 	count := max(o.Instances, 1)
 	for i := 0; i < count; i++ {
-		c.start(o.Config)
+		c.start(o.Config, o.Log)
 		if i == 0 {
 			c.waitRole(c.Instances[0], server.RoleActive)
 		}
@@ -154,14 +165,18 @@ func New(t testing.TB, o Options) *Cluster {
 	return c
 }
 
-func (c *Cluster) start(adjust func(*config.Server)) {
+func (c *Cluster) start(adjust func(*config.Server), log io.Writer) {
 	t := c.t
 	cfg := c.cfg
 	cfg.Listen = freeAddr(t)
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	logger := hclog.New(&hclog.LoggerOptions{Name: fmt.Sprintf("server%d", len(c.Instances)), Level: hclog.Warn, Output: testWriter{t}})
+	logOpts := &hclog.LoggerOptions{Name: fmt.Sprintf("server%d", len(c.Instances)), Level: hclog.Warn, Output: testWriter{t}}
+	if log != nil {
+		logOpts.Level, logOpts.Output = hclog.Trace, log
+	}
+	logger := hclog.New(logOpts)
 	s := server.New(&cfg, c.Consul, logger)
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatalf("start server: %v", err)

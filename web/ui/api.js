@@ -105,6 +105,94 @@ export async function getJSON(path, query, opts = {}) {
   return {data: JSON.parse(text), text, headers: resp.headers};
 }
 
+// Long-polls. GET /v1/dags, a DAG, a run, the run lists, the deliveries and the assets answer
+// with X-Dagflow-Index; asked again with ?index= that value and ?wait=, the server holds the
+// request until what the answer shows changed, or the wait is over (docs/api.md, Long-polls).
+
+// WAIT is how long a long-poll waits for a change: the server's default, well under the
+// 2-minute timeouts of common proxies, so a quiet page costs one request a minute per URL.
+export const WAIT = '60s';
+
+// Follower reads URLs, remembering the X-Dagflow-Index of the last answer of each, so that the
+// next read of the same URL can wait for a change instead of re-reading. A view keeps one: a
+// new view starts with fresh reads.
+export class Follower {
+  constructor() {
+    this.last = new Map(); // URL → {index, r}
+  }
+
+  // get is race with one URL: it resolves to getJSON's answer.
+  async get(path, query, opts) {
+    return (await this.race([[path, query]], opts))[0];
+  }
+
+  // race reads every [path, query] of reads and resolves to their answers, in order. Without
+  // opts.wait, each is read at once. With it, each URL read before long-polls from the index
+  // of its last answer, and the first to answer (or to fail) ends the race: the others are
+  // aborted and resolve to their last answer, whose index is kept, so a change they missed
+  // answers the next race at once. When one of the URLs was not read before, all are read at
+  // once. opts.signal aborts every read.
+  async race(reads, {wait, signal} = {}) {
+    const keys = reads.map(([path, query]) => path + '?' + new URLSearchParams(query || {}));
+    if (!wait || keys.some((k) => !this.last.has(k))) return Promise.all(reads.map(([path, query], i) => this.read(keys[i], path, query, 0, '', signal)));
+    const inner = new AbortController();
+    const stop = () => inner.abort(signal.reason);
+    if (signal) {
+      signal.throwIfAborted();
+      signal.addEventListener('abort', stop);
+    }
+    const polls = reads.map(([path, query], i) => {
+      const had = this.last.get(keys[i]);
+      return this.read(keys[i], path, query, had ? had.index : 0, wait, inner.signal);
+    });
+    for (const p of polls) p.catch(() => {}); // the losers' aborts are expected
+    try {
+      await Promise.race(polls);
+    } finally {
+      inner.abort();
+      if (signal) signal.removeEventListener('abort', stop);
+    }
+    return keys.map((k) => this.last.get(k).r);
+  }
+
+  async read(key, path, query, index, wait, signal) {
+    const q = index ? {...query, index, wait} : query;
+    const r = await getJSON(path, q, {signal});
+    const next = Number(r.headers.get('X-Dagflow-Index')) || 0;
+    // As with Consul, an index that goes backwards (a restored snapshot) starts over.
+    this.last.set(key, {index: next < index ? 0 : next, r});
+    return r;
+  }
+}
+
+// sleep resolves after ms, or rejects with an AbortError when signal aborts first.
+export function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal && signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const done = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      if (signal) signal.removeEventListener('abort', done);
+      resolve();
+    }, ms);
+    if (signal) signal.addEventListener('abort', done, {once: true});
+  });
+}
+
+// idle waits until signal aborts, then rejects with its AbortError: the refresh of a view with
+// nothing that can change, such as a run only history holds.
+export function idle(signal) {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), {once: true});
+  });
+}
+
 // post sends an action and returns {status, data}: 200 done, 202 queued (data.error says why).
 export async function post(path, body) {
   const resp = await request('POST', path, {body: body === undefined ? {} : body});
@@ -135,6 +223,10 @@ export const paths = {
   mark: (d, r, t) => paths.run(d, r) + '/tasks/' + seg(t) + '/mark',
   cancel: (d, r) => paths.run(d, r) + '/cancel',
   logs: (d, r, t, n) => paths.run(d, r) + '/tasks/' + seg(t) + '/tries/' + seg(n) + '/logs',
+  deliveries: () => '/v1/deliveries',
+  assets: () => '/v1/assets',
+  asset: (a) => '/v1/assets/' + seg(a),
+  assetEvents: (a) => '/v1/assets/' + seg(a) + '/events',
 };
 
 // historyStatus resolves to what /v1/status/history says ({enabled, available, error,

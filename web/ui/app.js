@@ -1,28 +1,54 @@
-// dagflow's web UI: a single page, hash-routed, that polls the API of the instance serving it.
+// dagflow's web UI: a single page, hash-routed, that follows the API of the instance serving it.
 //
 //   #/dags                                      the DAG list
 //   #/dags/NAME[/graph|grid|runs|source|trigger] a DAG (?per_page=N: runs per page of grid and runs)
 //   #/dags/NAME/runs/RUN                        a run
 //   #/dags/NAME/runs/RUN/tasks/TASK/tries/N     a try and its output
+//   #/assets                                    the assets
+//   #/assets/NAME                               an asset and its recent events
 //
-// Each view has refresh(), which reads the API and redraws what changed; the app calls it every
-// POLL_MS while the tab is visible, so the page follows the scheduler without reloading.
+// Each view has refresh({wait, signal}), which reads the API and redraws what changed. The page
+// follows the scheduler without reloading and without a timer: while the tab is visible, the app
+// runs one refresh of the shown view after another. The first reads at once; every next one
+// passes wait, and the view's reads long-poll (api.js, Follower): the server holds them until
+// what the view shows changed, or the wait (a minute) is over, so a page where nothing happens
+// costs about one request a minute per URL it follows, and a change shows within a moment. A
+// route change, the tab going hidden, or an action of the user aborts the refresh in flight
+// (its AbortController); an action then reads at once, so what it did shows without waiting.
+// Refreshes start at least MIN_GAP_MS apart, so a burst of changes (the tasks of a run moving
+// one after another) costs one refresh a second at most. A refresh that fails shows its error
+// in the banner, and the next one is tried after a back-off: 1 s, 2 s, 4 s, ... up to 30 s.
+//
+// What changes with time alone (how long ago, the bars of tries in flight) is redrawn from what
+// was read, every TICK_MS, by the view's tick() if it has one. The output of a running try has no
+// long-poll: the try page reads it on a timer of its own while the try runs (try.js).
 
 import {h} from './dom.js';
-import {ApiError, configure, forget, getJSON, paths, saveToken, session} from './api.js';
+import {ApiError, WAIT, configure, forget, getJSON, idle, paths, saveToken, session, sleep} from './api.js';
 import {dagsView} from './dags.js';
 import {dagView} from './dag.js';
 import {runView} from './run.js';
 import {tryView} from './try.js';
+import {assetsView, assetView} from './assets.js';
 
-const POLL_MS = 1500;
+// MIN_GAP_MS is the least time between the starts of two refreshes of a view, but for those
+// an action or a route change asks for: changes that come in a burst are read together.
+const MIN_GAP_MS = 1000;
+
+// BACKOFF_MS is the first wait after a failed refresh, doubled after every further failure up to
+// MAX_BACKOFF_MS: a server that is down or restarting is not asked ten times a second.
+const BACKOFF_MS = 1000;
+const MAX_BACKOFF_MS = 30000;
+
+// TICK_MS is how often a view redraws what time alone changes; it reads nothing.
+const TICK_MS = 1000;
 
 const main = document.getElementById('main');
 const banner = h('div', {class: 'banner', id: 'banner', role: 'alert', hidden: true});
 
-let view = null; // {key, el, refresh, update?}
+let view = null; // {key, el, refresh, update?, tick?}
+let following = null; // the loop refreshing view: {view, ctl (its AbortController)}
 let loginMessage = '';
-let busy = false;
 
 configure({
   authFailed(message) {
@@ -55,6 +81,8 @@ function parse() {
   }
   const [a, dag, b, run, c, task, d, n] = parts;
   if (parts.length === 0 || (a === 'dags' && parts.length === 1)) return {kind: 'dags', key: 'dags'};
+  if (a === 'assets' && parts.length === 1) return {kind: 'assets', key: 'assets'};
+  if (a === 'assets' && parts.length === 2) return {kind: 'asset', key: JSON.stringify(['asset', dag]), asset: dag};
   if (a !== 'dags') return {kind: 'missing', key: 'missing'};
   if (parts.length === 2 || (parts.length === 3 && ['graph', 'grid', 'runs', 'source', 'trigger'].includes(b))) {
     return {kind: 'dag', key: JSON.stringify(['dag', dag]), dag, tab: b || 'graph', query};
@@ -67,6 +95,11 @@ function parse() {
 }
 
 const ctx = {
+  // now aborts the refresh in flight and refreshes the view at once: after an action, so that
+  // its outcome shows without waiting for the long-poll.
+  now() {
+    follow();
+  },
   // report shows an error of a view's refresh in the banner; the next refresh retries.
   report(e) {
     if (e && e.name === 'AbortError') return;
@@ -82,9 +115,11 @@ const views = {
   dag: dagView,
   run: runView,
   try: tryView,
+  assets: assetsView,
+  asset: assetView,
   missing: () => ({
     el: h('section', {class: 'view'}, h('h1', null, 'Not found'), h('p', null, 'There is no such page. ', h('a', {href: '#/dags'}, 'Go to the DAG list'), '.')),
-    refresh: async () => {},
+    refresh: ({wait, signal} = {}) => (wait ? idle(signal) : Promise.resolve()),
     title: 'not found',
   }),
 };
@@ -93,6 +128,7 @@ function render() {
   drawWho();
   if (!session.self) {
     view = null;
+    follow();
     for (const d of document.querySelectorAll('dialog[open]')) d.close();
     banner.hidden = true;
     if (session.token) {
@@ -114,21 +150,41 @@ function render() {
   document.title = view.title + ' · dagflow';
   main.focus({preventScroll: true});
   window.scrollTo(0, 0);
-  poll(true);
+  follow();
 }
 
-// poll refreshes the current view, one refresh at a time.
-async function poll(force) {
-  if (!view || (!force && (busy || document.hidden))) return;
-  const v = view;
-  busy = true;
-  try {
-    await v.refresh();
-    if (v === view) banner.hidden = true;
-  } catch (e) {
-    if (v === view) ctx.report(e);
-  } finally {
-    busy = false;
+// follow stops the loop refreshing the previous view, if any, and starts one for the current
+// view while the tab is visible.
+function follow() {
+  if (following) following.ctl.abort();
+  following = view && !document.hidden ? {view, ctl: new AbortController()} : null;
+  if (following) refreshLoop(following);
+}
+
+// refreshLoop refreshes f.view one refresh after another until f.ctl aborts: the first at
+// once, the next ones long-polling; see the comment at the top.
+async function refreshLoop(f) {
+  const {view: v, ctl: {signal}} = f;
+  let wait = null;
+  let failures = 0;
+  let started = 0;
+  while (!signal.aborted) {
+    try {
+      if (failures > 0) await sleep(Math.min(BACKOFF_MS * 2 ** (failures - 1), MAX_BACKOFF_MS), signal);
+      const gap = started + MIN_GAP_MS - Date.now();
+      if (gap > 0) await sleep(gap, signal);
+      started = Date.now();
+      await v.refresh({wait, signal});
+      signal.throwIfAborted();
+      if (v === view) banner.hidden = true;
+      failures = 0;
+      wait = WAIT;
+    } catch (e) {
+      if (signal.aborted) return;
+      if (v === view) ctx.report(e);
+      failures++;
+      wait = null; // after a failure, read at once
+    }
   }
 }
 
@@ -221,8 +277,14 @@ async function boot() {
 }
 
 window.addEventListener('hashchange', render);
-document.addEventListener('visibilitychange', () => {
-  if (!document.hidden) poll(false);
-});
-setInterval(() => poll(false), POLL_MS);
+// A hidden tab follows nothing; shown again, it reads at once.
+document.addEventListener('visibilitychange', follow);
+setInterval(() => {
+  if (!view || !view.tick || document.hidden) return;
+  try {
+    view.tick();
+  } catch (e) {
+    ctx.report(e);
+  }
+}, TICK_MS);
 boot();

@@ -1,8 +1,9 @@
 // A DAG's page: graph, grid, runs, source and trigger tabs.
 
-import {h, patch, dagHref, runHref, tryHref, badge, stateClass, stateName, timeEl, fmtTime, fmtDur, between, short, finished} from './dom.js';
-import {ApiError, RUN_FROM_HISTORY, can, getJSON, historyStatus, paths, post} from './api.js';
+import {h, patch, route, dagHref, runHref, tryHref, badge, stateClass, stateName, timeEl, fmtTime, fmtDur, between, short, finished} from './dom.js';
+import {ApiError, Follower, RUN_FROM_HISTORY, can, getJSON, historyStatus, paths, post} from './api.js';
 import {layout, Graph} from './graph.js';
+import {fold, groupState} from './groups.js';
 import {clearTask, operatorButton} from './actions.js';
 import {filter, pauseSwitch, recentDots, tagButton} from './dags.js';
 
@@ -10,6 +11,11 @@ import {filter, pauseSwitch, recentDots, tagButton} from './dags.js';
 // says otherwise (?per_page=N, up to MAX_PER_PAGE, the most the API lists at once).
 const GRID_RUNS = 25;
 const MAX_PER_PAGE = 500;
+
+// HISTORY_WAIT is the long-poll wait of a tab of runs when the server has a history database:
+// whether that database answers is not kept in Consul, so no long-poll wakes when it stops or
+// comes back; the tab reads again at least this often to say so.
+const HISTORY_WAIT = '15s';
 
 const TABS = [
   ['graph', 'Graph'],
@@ -57,6 +63,24 @@ export function showRun(dag, run) {
 }
 
 // breadcrumbs is the trail of links above every page but the list.
+// waitsFor shows a DAG's schedule_on condition, each asset linked to its page and marked with
+// whether an event arrived since the DAG's last asset-triggered run.
+function waitsFor(info) {
+  const at = new Map((info.waits_for || []).map((w) => [w.asset, w]));
+  const cond = (c) => {
+    if (c.asset) {
+      const w = at.get(c.asset);
+      const updated = w && w.updated;
+      return h('span', {class: 'asset-wait', dataset: {asset: c.asset, updated: String(!!updated)}},
+        h('a', {href: route('assets', c.asset), class: 'name'}, c.asset), ' ',
+        h('span', {class: updated ? 'pill pill-ok' : 'pill'}, updated ? 'updated' : 'waiting'));
+    }
+    const op = c.all ? 'all' : 'any';
+    return [op + '(', (c.all || c.any).map((x, i) => [i ? ', ' : '', cond(x)]), ')'];
+  };
+  return h('span', {id: 'dag-waits-for'}, cond(info.schedule_on));
+}
+
 export function breadcrumbs(items) {
   const ol = h('ol');
   items.forEach(([label, href], i) => {
@@ -152,6 +176,7 @@ export function dagView(ctx, params) {
   let hist = null; // /v1/status/history, read once per page load
   const cache = new RunCache(dag);
   const sources = new Map();
+  const reads = new Follower();
   takeQuery(params.query);
 
   // takeQuery applies ?per_page=N from the route; another page size starts from the newest runs.
@@ -168,9 +193,9 @@ export function dagView(ctx, params) {
 
   const paging = () => tab === 'grid' || tab === 'runs';
 
-  async function runsPage(token) {
+  async function runsPage(token, signal) {
     const per = pr.perPage;
-    const r = await getJSON(paths.runs(), {dag, per_page: per, next_token: token});
+    const r = await getJSON(paths.runs(), {dag, per_page: per, next_token: token}, {signal});
     return {
       token, per, runs: r.data,
       next: r.headers.get('X-Dagflow-Next-Token') || '',
@@ -185,18 +210,25 @@ export function dagView(ctx, params) {
     return older && older.token === pg.tokens[pg.idx] && older.per === pr.perPage ? older : null;
   }
 
-  async function refresh() {
+  // refresh reads the DAG and the pages of runs shown. With wait, it first long-polls the DAG
+  // alone, then reads the pages of runs fresh: the DAG's long-poll watches its runs too
+  // (web/dags.go), so it answers on every change a run list shows, and racing a long-poll of
+  // the run list as well would only answer twice for the same change.
+  async function refresh({wait, signal} = {}) {
+    if (wait && paging() && hist && hist.enabled) wait = HISTORY_WAIT;
+    const changed = wait ? await reads.get(paths.dag(dag), null, {wait, signal}) : null;
     const pg = pr.pages;
     const token = pg.tokens[pg.idx];
     const onOlder = paging() && pg.idx > 0;
     const wantLatest = !onOlder || !latest || latest.per !== pr.perPage;
     const wantOlder = onOlder && (!shownPage() || older.runs.some((r) => !finished(r.state)));
     const [d, l, o, hs] = await Promise.all([
-      getJSON(paths.dag(dag)),
-      wantLatest ? runsPage('') : null,
-      wantOlder ? runsPage(token) : null,
+      changed || reads.get(paths.dag(dag), null, {signal}),
+      wantLatest ? runsPage('', signal) : null,
+      wantOlder ? runsPage(token, signal) : null,
       paging() ? historyStatus() : hist,
     ]);
+    if (signal) signal.throwIfAborted();
     info = d.data;
     infoText = d.text;
     if (l && l.per === pr.perPage) {
@@ -213,12 +245,15 @@ export function dagView(ctx, params) {
   }
 
   function update(p) {
+    const wasPaging = paging();
     tab = p.tab;
     takeQuery(p.query);
     drawTabs();
     drawTab().catch((e) => ctx.report(e));
-    // What the tab shows may not be read yet: read it now rather than at the next poll.
-    if ((paging() && (!shownPage() || !hist)) || (tab === 'graph' && (latestStale || !latest))) refreshSoon();
+    // What the tab shows may not be read yet: read it now rather than when the long-poll in
+    // flight answers. A tab of runs with a history database waits less (HISTORY_WAIT).
+    if ((paging() && (!shownPage() || !hist)) || (tab === 'graph' && (latestStale || !latest)) ||
+      (paging() !== wasPaging && hist && hist.enabled)) refreshSoon();
     return true;
   }
 
@@ -266,7 +301,7 @@ export function dagView(ctx, params) {
   function drawHead() {
     patch(head, infoText + can('operator'), () => [
       h('div', {class: 'title-row'},
-        pauseSwitch(info, refresh),
+        pauseSwitch(info, ctx.now),
         h('h1', {class: 'name', id: 'dag-name'}, info.name),
         info.paused ? h('span', {class: 'pill'}, 'paused') : null,
         h('span', {class: 'spacer'}),
@@ -274,6 +309,7 @@ export function dagView(ctx, params) {
       info.description ? description(info.description, pr) : null,
       h('dl', {class: 'facts'},
         fact('Schedule', info.schedule ? [h('code', {class: 'name'}, info.schedule), ' ', h('span', {class: 'muted'}, info.timezone)] : h('span', {class: 'muted'}, 'manual only')),
+        info.schedule_on ? fact('Waits for', waitsFor(info)) : null,
         fact('Next run', info.next_run ? timeEl(info.next_run) : h('span', {class: 'muted'}, '—')),
         fact('Catch-up', info.catchup || '—'),
         fact('Max active runs', String(info.max_active_runs || '—')),
@@ -321,6 +357,8 @@ export function dagView(ctx, params) {
     let structure = '';
     let shown = null;
     let shownDef = info;
+    const unfolded = new Set(); // the groups drawn task by task; the others are one node each
+    let members = new Map(); // the tasks of each folded group, by its node's name
     select.addEventListener('change', () => {
       pr.run = select.value;
       draw().catch((e) => ctx.report(e));
@@ -371,12 +409,21 @@ export function dagView(ctx, params) {
         }
       }
       shownDef = def || info;
-      const names = def ? def.task_list.map((t) => t.name) : shown.tasks.map((t) => t.task);
-      const edges = def ? def.edges : shown.tasks.flatMap((t) => t.depends_on.map((from) => ({from, to: t.task})));
+      const folded = def
+        ? fold(def.task_list, def.edges, unfolded)
+        : {names: shown.tasks.map((t) => t.task), edges: shown.tasks.flatMap((t) => t.depends_on.map((from) => ({from, to: t.task}))), members: new Map()};
+      const {names, edges} = folded;
+      members = folded.members;
       const sig = JSON.stringify([names, edges]);
       if (sig !== structure) {
         structure = sig;
-        graph = new Graph(layout(names, edges), {onSelect: (name) => {
+        graph = new Graph(layout(names, edges), {groups: members, onSelect: (name) => {
+          if (members.has(name)) {
+            // A click on a folded group unfolds it.
+            unfolded.add(name);
+            draw().catch((e) => ctx.report(e));
+            return;
+          }
           pr.task = pr.task === name ? '' : name;
           colour();
           drawPanel();
@@ -400,6 +447,10 @@ export function dagView(ctx, params) {
         states.set(t.task, t.state);
         if (t.map_over) counts.set(t.task, (t.map_keys || []).length);
       }
+      for (const [group, tasks] of members) {
+        states.set(group, groupState(tasks, states));
+        counts.set(group, tasks.length);
+      }
       graph.color(states, pr.task);
       graph.setCounts(counts);
     }
@@ -417,7 +468,12 @@ export function dagView(ctx, params) {
             ti ? badge(ti.state) : null,
             h('span', {class: 'spacer'}),
             last ? h('a', {class: 'btn', href: tryHref(dag, shown.id, name, last.try)}, 'Log of try ' + last.try) : null,
-            ti && !fromHistory(shown) ? operatorButton('Clear…', {class: 'btn', dataset: {key: 'panel-clear'}}, (ev) => clearTask(ev.currentTarget, dag, shown.id, name, refreshSoon)) : null),
+            ti && !fromHistory(shown) ? operatorButton('Clear…', {class: 'btn', dataset: {key: 'panel-clear'}}, (ev) => clearTask(ev.currentTarget, dag, shown.id, name, refreshSoon)) : null,
+            def && def.group && unfolded.has(def.group) ? h('button', {type: 'button', class: 'btn', id: 'fold-group', onclick: () => {
+              unfolded.delete(def.group);
+              pr.task = '';
+              draw().catch((e) => ctx.report(e));
+            }}, 'Fold group ' + def.group) : null),
           h('dl', {class: 'facts'},
             def ? fact('Trigger rule', def.trigger_rule) : null,
             def ? fact('Queue', def.queue) : null,
@@ -433,8 +489,9 @@ export function dagView(ctx, params) {
     return {el, draw};
   }
 
+  // refreshSoon reads at once, after an action or when the page shown changed.
   function refreshSoon() {
-    refresh().catch((e) => ctx.report(e));
+    ctx.now();
   }
 
   // The grid: tasks × a page of runs, each cell the task instance's state.
@@ -582,7 +639,13 @@ export function dagView(ctx, params) {
     return {el, draw};
   }
 
-  return {el, refresh, update, title: dag};
+  // tick redraws the durations of the runs tab (every 5 s, its draw's signature); the other
+  // tabs show nothing that time alone changes.
+  function tick() {
+    if (info && tab === 'runs' && panes.runs) panes.runs.draw().catch((e) => ctx.report(e));
+  }
+
+  return {el, refresh, update, tick, title: dag};
 }
 
 function fact(label, value) {

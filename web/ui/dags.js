@@ -1,7 +1,7 @@
 // The DAG list: what is applied, what ran recently, what runs next.
 
 import {h, patch, dagHref, runHref, stateClass, timeEl, fmtTime, stateName, ago} from './dom.js';
-import {can, getJSON, paths, post} from './api.js';
+import {Follower, can, paths, post} from './api.js';
 import {act} from './actions.js';
 
 // filter survives leaving the list and coming back.
@@ -21,6 +21,7 @@ export function dagsView(ctx) {
 
   let dags = null;
   let text = '';
+  const reads = new Follower();
 
   search.addEventListener('input', () => {
     filter.q = search.value;
@@ -67,7 +68,7 @@ export function dagsView(ctx) {
 
   function row(d) {
     return h('tr', {dataset: {dag: d.name}, class: d.paused ? 'paused' : null},
-      h('td', null, pauseSwitch(d, refresh)),
+      h('td', null, pauseSwitch(d, ctx.now)),
       h('td', {class: 'dag-cell'},
         h('a', {class: 'dag-link name', href: dagHref(d.name), dataset: {dag: d.name, key: 'dag:' + d.name}}, d.name),
         d.description ? h('div', {class: 'desc', title: d.description}, d.description) : null,
@@ -80,14 +81,27 @@ export function dagsView(ctx) {
       h('td', {class: 'num'}, String(d.tasks)));
   }
 
-  async function refresh() {
-    const r = await getJSON(paths.dags());
+  // refresh long-polls the list with wait: it answers on an apply, a pause, or a change of a
+  // DAG's latest runs.
+  async function refresh({wait, signal} = {}) {
+    const r = await reads.get(paths.dags(), null, {wait, signal});
+    if (signal) signal.throwIfAborted();
     dags = r.data;
     text = r.text;
     draw();
   }
 
-  return {el, refresh, title: 'DAGs'};
+  // tick redraws how long ago and in how long every 30 s, as draw's signature does, without
+  // building that signature every second.
+  let shownAt = -1;
+  function tick() {
+    const at = Math.floor(Date.now() / 30000);
+    if (at === shownAt) return;
+    shownAt = at;
+    draw();
+  }
+
+  return {el, refresh, tick, title: 'DAGs'};
 }
 
 // tagButton is a tag that filters the list by itself when clicked.
@@ -105,7 +119,7 @@ export function recentDots(dag, runs) {
   })));
 }
 
-// pauseSwitch turns scheduling of a DAG on and off.
+// pauseSwitch turns scheduling of a DAG on and off, then calls refresh.
 export function pauseSwitch(d, refresh) {
   const ok = can('operator');
   const input = h('input', {

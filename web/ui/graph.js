@@ -232,7 +232,8 @@ let markers = 0;
 
 // Graph draws a layout and recolours it as states change, without redrawing.
 export class Graph {
-  // opts: onSelect(name), called on click or Enter.
+  // opts: onSelect(name), called on click or Enter; groups, a map of the nodes that stand for a
+  // folded task group to their tasks.
   constructor(g, opts = {}) {
     this.g = g;
     this.opts = opts;
@@ -257,7 +258,8 @@ export class Graph {
     for (const nd of g.nodes) {
       const label = nd.name.length > maxChars ? nd.name.slice(0, maxChars - 1) + '…' : nd.name;
       const title = s('title', null, nd.name);
-      const el = s('g', {class: 'node st-none', transform: 'translate(' + nd.x + ',' + r(nd.y - NODE_H / 2) + ')', tabindex: '0', role: 'button', 'aria-label': 'task ' + nd.name, dataset: {task: nd.name, state: 'none'}},
+      const group = this.opts.groups && this.opts.groups.has(nd.name);
+      const el = s('g', {class: 'node st-none' + (group ? ' group' : ''), transform: 'translate(' + nd.x + ',' + r(nd.y - NODE_H / 2) + ')', tabindex: '0', role: 'button', 'aria-label': (group ? 'group ' : 'task ') + nd.name, dataset: group ? {group: nd.name, state: 'none'} : {task: nd.name, state: 'none'}},
         title,
         s('rect', {class: 'box', width: NODE_W, height: NODE_H, rx: '5'}),
         s('rect', {class: 'stripe', width: '7', height: NODE_H, rx: '3'}),
@@ -297,9 +299,10 @@ export class Graph {
   color(states, selected) {
     for (const [name, {el, title}] of this.nodes) {
       const st = stateName(states ? states.get(name) : '');
-      el.setAttribute('class', 'node ' + stateClass(st) + (name === selected ? ' selected' : ''));
+      const group = this.opts.groups && this.opts.groups.has(name);
+      el.setAttribute('class', 'node ' + stateClass(st) + (group ? ' group' : '') + (name === selected ? ' selected' : ''));
       el.dataset.state = st;
-      el.setAttribute('aria-label', 'task ' + name + ', ' + st.replaceAll('_', ' '));
+      el.setAttribute('aria-label', (group ? 'group ' : 'task ') + name + ', ' + st.replaceAll('_', ' '));
       title.textContent = name + ' (' + st.replaceAll('_', ' ') + ')';
     }
   }

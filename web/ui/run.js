@@ -1,29 +1,39 @@
 // A run's page: its task instances with their tries, a timeline, and the actions on them.
 
 import {h, patch, dagHref, tryHref, badge, stateClass, stateName, timeEl, fmtTime, fmtDur, between, parseTime, short, finished, jsonText} from './dom.js';
-import {can, getJSON, paths} from './api.js';
+import {Follower, can, idle, paths} from './api.js';
 import {cancelRun, clearTask, markTask, operatorButton} from './actions.js';
 import {breadcrumbs, fromHistory, historyPill, showRun, stateCounts, tryLink, legend, versionOf, runTasks} from './dag.js';
 
 export function runView(ctx, {dag, run}) {
   const head = h('div', {class: 'run-head'});
   const tasks = h('div', {class: 'table-scroll', dataset: {scroll: 'tasks'}});
+  const deliveriesEl = h('div', {class: 'deliveries'});
   const el = h('section', {class: 'view view-run'},
     breadcrumbs([['DAGs', '#/dags'], [dag, dagHref(dag)], [run]]),
     head,
     h('div', {class: 'toolbar section-bar'}, h('h2', null, 'Tasks'), h('span', {class: 'spacer'}), legend()),
-    tasks);
+    tasks,
+    deliveriesEl);
 
   let data = null;
   let text = '';
   let timeline = null;
   let def = null;
   let tasksOf = [];
+  let deliveries = {data: [], text: ''};
+  const reads = new Follower();
 
-  async function refresh() {
+  // refresh reads the run and its deliveries. With wait, both long-poll and the first to answer
+  // ends the wait (Follower.race): a delivery is retried, and fails or gets through, long after
+  // its run changed last, so neither may wait on the other.
+  async function refresh({wait, signal} = {}) {
     // A run only history holds no longer changes: it is read once.
-    if (data && fromHistory(data)) return;
-    const r = await getJSON(paths.run(dag, run));
+    if (data && fromHistory(data)) {
+      if (wait) await idle(signal);
+      return;
+    }
+    const [r, dl] = await reads.race([[paths.run(dag, run)], [paths.deliveries(), {dag, run_id: run}]], {wait, signal});
     data = r.data;
     text = r.text;
     if (!def || def.version !== data.version) {
@@ -34,9 +44,12 @@ export function runView(ctx, {dag, run}) {
       }
     }
     tasksOf = runTasks(def, data);
+    // Deliveries are kept in Consul only: a run read from history has none to show.
+    deliveries = fromHistory(data) ? {data: [], text: ''} : dl;
+    if (signal) signal.throwIfAborted();
     draw();
   }
-  const again = () => refresh().catch((e) => ctx.report(e));
+  const again = () => ctx.now();
 
   function draw() {
     const op = can('operator');
@@ -47,6 +60,7 @@ export function runView(ctx, {dag, run}) {
       h('div', {class: 'title-row'},
         h('h1', {class: 'name', id: 'run-id'}, data.id),
         badge(data.state, 'run-state'),
+        data.deadline_missed_at ? h('span', {class: 'pill pill-late', id: 'run-deadline', title: 'Not finished by its DAG\'s deadline; noticed ' + fmtTime(data.deadline_missed_at)}, 'deadline missed') : null,
         readOnly ? historyPill(0, 'from history (read-only)', {id: 'run-source'}) : null,
         h('span', {class: 'spacer'}),
         h('a', {class: 'btn', href: dagHref(dag, 'graph'), onclick: () => showRun(dag, data.id)}, 'Graph'),
@@ -84,7 +98,9 @@ export function runView(ctx, {dag, run}) {
             h('td', {class: 'name task-name'}, last
               ? h('a', {class: 'task-link name', href: tryHref(dag, run, ti.task, last.try), dataset: {task: ti.task, key: 'tl:' + ti.task}}, ti.task)
               : h('span', {class: 'name'}, ti.task)),
-            h('td', null, badge(ti.state), ti.state === 'up_for_retry' && ti.retry_at ? h('div', {class: 'muted small'}, 'retries ', timeEl(ti.retry_at)) : null),
+            h('td', null, badge(ti.state), ti.state === 'up_for_retry' && ti.retry_at ? h('div', {class: 'muted small'}, 'retries ', timeEl(ti.retry_at)) : null,
+              whyNotRunning(ti, last),
+              ti.deadline_missed_at ? h('div', {class: 'pill pill-late small', dataset: {late: ti.task}}, 'deadline missed') : null),
             h('td', {class: 'tries'}, ti.tries.length ? ti.tries.map((tr) => tryLink(dag, run, ti.task, tr)) : h('span', {class: 'muted'}, '—')),
             h('td', {class: 'timeline'}, timeline.track(ti)),
             h('td', {class: 'dur'}, last ? timeline.duration(last) : ''),
@@ -97,11 +113,44 @@ export function runView(ctx, {dag, run}) {
                 (ev) => markTask(ev.currentTarget, dag, run, ti.task, 'failed', again))]));
         })));
     });
+    patch(deliveriesEl, deliveries.text, () => deliveryTable(deliveries.data));
     // Between redraws, only the bars and durations of tries in flight move.
     if (timeline) timeline.place();
   }
 
-  return {el, refresh, title: run + ' · ' + dag};
+  // tick moves the bars and durations of tries in flight, and the run's own duration.
+  const tick = () => {
+    if (data) draw();
+  };
+
+  return {el, refresh, tick, title: run + ' · ' + dag};
+}
+
+// whyNotRunning says why task instance ti, whose latest try is last, does not run: held back
+// by its queue's max_running or its DAG's max_active_tasks, or not placed by Nomad.
+function whyNotRunning(ti, last) {
+  if (ti.waiting) return h('div', {class: 'why small', dataset: {why: 'waiting'}, title: 'waiting for a slot'}, ti.waiting);
+  if (last && last.pending && last.state === 'queued') {
+    return h('div', {class: 'why small', dataset: {why: 'pending'}, title: 'Nomad has not placed this try'}, 'not placed: ' + last.pending);
+  }
+  return null;
+}
+
+// deliveryTable lists the run's callback deliveries: which event, where to, and how it went.
+function deliveryTable(list) {
+  if (!list.length) return null;
+  return [
+    h('div', {class: 'toolbar section-bar'}, h('h2', null, 'Callbacks')),
+    h('div', {class: 'table-scroll'}, h('table', {class: 'table', id: 'run-deliveries'},
+      h('thead', null, h('tr', null, ['Event', 'Task', 'Webhook', 'State', 'Attempts', 'Last error'].map((c) => h('th', {scope: 'col'}, c)))),
+      h('tbody', null, list.map((d) => h('tr', {class: 'delivery-row', dataset: {state: d.state, id: d.id}},
+        h('td', null, d.payload.event.replaceAll('_', ' ')),
+        h('td', {class: 'name'}, d.payload.task ? d.payload.task + (d.payload.try ? ' (try ' + d.payload.try + ')' : '') : 'run'),
+        h('td', null, h('code', null, d.url || 'Nomad job ' + d.job_id)),
+        h('td', null, h('span', {class: ['badge', 'delivery-' + d.state]}, d.state), d.state === 'pending' && d.next_at ? h('div', {class: 'muted small'}, 'next ', timeEl(d.next_at)) : null),
+        h('td', null, String(d.attempts)),
+        h('td', {class: 'delivery-error'}, d.last_error || '')))))),
+  ];
 }
 
 function fact(label, value) {

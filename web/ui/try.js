@@ -2,7 +2,7 @@
 // output, followed live while the try runs.
 
 import {h, patch, dagHref, runHref, badge, stateName, timeEl, fmtDur, between, isHTTP} from './dom.js';
-import {getJSON, paths, request} from './api.js';
+import {Follower, idle, paths, request, sleep} from './api.js';
 import {clearTask, markTask, operatorButton} from './actions.js';
 import {breadcrumbs, fromHistory, historyPill, tryLink} from './dag.js';
 
@@ -19,6 +19,11 @@ const LOG_SOURCES = {
   stored: 'the copy kept in Consul',
   history: 'the history database',
 };
+
+// LOG_MS is how often the output of a try in flight is read. A log has no long-poll (Nomad's
+// log API does not block for new output), so this is the one thing the UI reads on a timer,
+// and only while the try runs.
+const LOG_MS = 2000;
 
 // logPrefs survive moving between tries.
 const logPrefs = {type: 'stdout', follow: true, wrap: true};
@@ -73,12 +78,20 @@ export function tryView(ctx, {dag, run, task, n}) {
     pollLog().catch((e) => ctx.report(e));
   }
 
-  async function refresh() {
+  const reads = new Follower();
+
+  // refresh reads the run for the try's state, and the try's output. With wait, it long-polls
+  // the run, and meanwhile reads more output every LOG_MS until the log is complete.
+  async function refresh({wait, signal} = {}) {
     if (fixed) {
+      // A run only history holds no longer changes: its log is read to the end, then nothing.
       if (tryData) await pollLog();
+      if (wait) await followLog(idle(signal), signal);
       return;
     }
-    const r = await getJSON(paths.run(dag, run));
+    const changed = reads.get(paths.run(dag, run), null, {wait, signal});
+    const r = wait ? await followLog(changed, signal) : await changed;
+    if (signal) signal.throwIfAborted();
     const rd = r.data;
     fixed = fromHistory(rd);
     const ti = rd.tasks.find((t) => t.task === task);
@@ -90,7 +103,22 @@ export function tryView(ctx, {dag, run, task, n}) {
     if (tryData) await pollLog();
     else status.textContent = '';
   }
-  const again = () => refresh().catch((e) => ctx.report(e));
+  const again = () => ctx.now();
+
+  // followLog resolves or rejects as done does, reading the log every LOG_MS meanwhile, while
+  // it is not complete.
+  async function followLog(done, signal) {
+    let settled = false;
+    const end = done.finally(() => {
+      settled = true;
+    });
+    end.catch(() => {});
+    while (!settled) {
+      await Promise.race([end, sleep(LOG_MS, signal)]);
+      if (!settled && tryData && !log.done) await pollLog();
+    }
+    return end;
+  }
 
   function draw(rd, ti) {
     patch(head, JSON.stringify([ti, rd.state, rd.source]), () => {
@@ -121,6 +149,7 @@ export function tryView(ctx, {dag, run, task, n}) {
       const t = tryData;
       return [h('dl', {class: 'facts try-facts'},
         fact('Exit code', t.exit_code === undefined || t.exit_code === null ? h('span', {class: 'muted'}, '—') : h('code', {id: 'exit-code'}, String(t.exit_code))),
+        t.pending ? fact('Not placed', h('span', {class: 'why', id: 'try-pending'}, t.pending), 'wide') : null,
         t.message ? fact('Message', h('span', {class: 'message', id: 'try-message'}, t.message), t.message.length > 60 ? 'wide' : null) : null,
         fact('Queued', timeEl(t.queued_at, '—')),
         fact('Started', timeEl(t.started_at, '—')),
