@@ -221,11 +221,11 @@ func (e *engine) consumed(d *dagInfo) map[string]uint64 {
 // clears what it returns.
 func (e *engine) assetGroups(r *run, groups []consulapi.TxnOps) ([]consulapi.TxnOps, error) {
 	if r.isNew && len(r.assetOps) > 0 {
-		op, err := e.store.CreateRunOp(&r.rec)
+		ops, err := e.runOps(r)
 		if err != nil {
 			return nil, err
 		}
-		groups = append(groups, append(consulapi.TxnOps{op}, r.assetOps...))
+		groups = append(groups, append(ops, r.assetOps...))
 		r.assetOps, r.isNew, r.dirty = nil, false, false
 	}
 	for _, t := range r.order {

@@ -230,14 +230,11 @@ func (e *engine) deliveryGroups(r *run, groups []consulapi.TxnOps) ([]consulapi.
 		ti.assetOps, ti.dirty = nil, false
 	}
 	groups = append(groups, state.SplitTxn(rest, consullock.MaxTxnOps)...)
-	op, err := e.store.PutRunOp(&r.rec)
-	if r.isNew {
-		op, err = e.store.CreateRunOp(&r.rec)
-	}
+	ops, err := e.runOps(r)
 	if err != nil {
 		return nil, err
 	}
-	groups = append(groups, append(append(consulapi.TxnOps{op}, r.assetOps...), r.deliveryOps...))
+	groups = append(groups, append(append(ops, r.assetOps...), r.deliveryOps...))
 	r.assetOps, r.deliveryOps, r.isNew, r.dirty = nil, nil, false, false
 	return groups, nil
 }

@@ -308,6 +308,8 @@ type run struct {
 	deliveryOps consulapi.TxnOps
 	dirty       bool // the run record needs writing
 	queued      bool // in e.dirty
+	// indexed is the state its run index entry was last written with ("" for none yet).
+	indexed state.RunState
 }
 
 // task is one task instance of a run not finished.
@@ -362,6 +364,7 @@ type doneRun struct {
 	id          string
 	logicalDate time.Time
 	scheduled   bool
+	state       state.RunState // as its index entry holds it
 }
 
 type purge struct {
@@ -562,17 +565,11 @@ func (e *engine) flush() error {
 			return err
 		}
 		if r.dirty || r.isNew {
-			var op *consulapi.TxnOp
-			var err error
-			if r.isNew {
-				op, err = e.store.CreateRunOp(&r.rec)
-			} else {
-				op, err = e.store.PutRunOp(&r.rec)
-			}
+			rops, err := e.runOps(r)
 			if err != nil {
 				return err
 			}
-			ops = append(ops, op)
+			ops = append(ops, rops...)
 			r.dirty, r.isNew = false, false
 		}
 		for _, t := range r.order {

@@ -67,6 +67,9 @@ func (e *engine) reconcile() error {
 	if err := e.seedSummaries(ctx); err != nil {
 		return err
 	}
+	if err := e.checkIndex(ctx); err != nil {
+		return err
+	}
 	if loaded >= bigLoad {
 		releaseMemory()
 	}
@@ -129,7 +132,7 @@ func (e *engine) loadRun(rec *state.RunRecord) error {
 		e.cursor[dag] = rec.Run.DataIntervalEnd
 	}
 	if rec.Run.State.Finished() {
-		e.done[dag] = append(e.done[dag], doneRun{id: rec.Run.ID, logicalDate: rec.Run.LogicalDate, scheduled: rec.Run.Type == rules.RunScheduled})
+		e.done[dag] = append(e.done[dag], doneRun{id: rec.Run.ID, logicalDate: rec.Run.LogicalDate, scheduled: rec.Run.Type == rules.RunScheduled, state: rec.Run.State})
 		return nil
 	}
 	def, err := e.version(dag, rec.Run.Version)

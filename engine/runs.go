@@ -280,7 +280,7 @@ func (r *run) outcome() state.RunState {
 
 // addDone remembers a finished run and drops the oldest beyond KeepRuns.
 func (e *engine) addDone(rec state.Run) {
-	list := append(e.done[rec.DAG], doneRun{id: rec.ID, logicalDate: rec.LogicalDate, scheduled: rec.Type == rules.RunScheduled})
+	list := append(e.done[rec.DAG], doneRun{id: rec.ID, logicalDate: rec.LogicalDate, scheduled: rec.Type == rules.RunScheduled, state: rec.State})
 	sort.SliceStable(list, func(i, j int) bool { return list[i].logicalDate.Before(list[j].logicalDate) })
 	e.done[rec.DAG] = list
 	e.prune(rec.DAG)
@@ -308,7 +308,7 @@ func (e *engine) prune(dag string) {
 			i++
 			continue
 		}
-		e.extra = append(e.extra, e.store.DeleteRunOps(dag, list[i].id)...)
+		e.extra = append(e.extra, e.store.DeleteRunOps(dag, list[i].id, list[i].logicalDate)...)
 		list = slices.Delete(list, i, i+1)
 		if latestScheduled > i {
 			latestScheduled--

@@ -75,7 +75,9 @@ type Server struct {
 	lock      *consullock.Lock
 
 	active   atomic.Bool
-	regMu    sync.Mutex // serializes registrations, so the last one carries the current role
+	roleMu   sync.Mutex
+	roleCh   chan struct{} // closed, and replaced, when the role changes
+	regMu    sync.Mutex    // serializes registrations, so the last one carries the current role
 	cancel   context.CancelFunc
 	done     chan struct{}
 	stopOnce sync.Once
@@ -83,7 +85,7 @@ type Server struct {
 
 // New returns a Server for cfg, talking to Consul through consul and to the Nomad of cfg.
 func New(cfg *config.Server, consul *consulapi.Client, logger hclog.Logger) *Server {
-	return &Server{cfg: cfg, consul: consul, logger: logger}
+	return &Server{cfg: cfg, consul: consul, logger: logger, roleCh: make(chan struct{})}
 }
 
 // Start listens, registers the instance in Consul and starts contending for leadership. It
@@ -139,6 +141,7 @@ func (s *Server) Start(ctx context.Context) error {
 			Logger:        s.logger.Named("http"),
 			Metrics:       reg,
 			Role:          s.Role,
+			RoleChanged:   s.RoleChanged,
 			Leader:        s.leader,
 			AnonymousRole: s.cfg.ACL.AnonymousRole,
 			NomadUI:       s.nomadUI(),
@@ -224,6 +227,22 @@ func (s *Server) Role() string {
 	return RoleStandby
 }
 
+// RoleChanged returns a channel closed when the instance's role next changes: the web server's
+// long-polls end then, so that a page following this instance learns its new role at once.
+func (s *Server) RoleChanged() <-chan struct{} {
+	s.roleMu.Lock()
+	defer s.roleMu.Unlock()
+	return s.roleCh
+}
+
+func (s *Server) setActive(active bool) {
+	s.active.Store(active)
+	s.roleMu.Lock()
+	defer s.roleMu.Unlock()
+	close(s.roleCh)
+	s.roleCh = make(chan struct{})
+}
+
 // lead contends for leadership until ctx ends, tagging the instance as it goes.
 func (s *Server) lead(ctx context.Context) {
 	for ctx.Err() == nil {
@@ -235,7 +254,7 @@ func (s *Server) lead(ctx context.Context) {
 			}
 			continue
 		}
-		s.active.Store(true)
+		s.setActive(true)
 		s.logger.Info("acquired leadership", "session", ld.Session())
 		s.retag(ctx)
 		err = s.schedule(ctx, ld)
@@ -253,7 +272,7 @@ func (s *Server) lead(ctx context.Context) {
 		// No leader work runs any more: the instance says so at once, even when the release
 		// below waits for a Consul it cannot reach (cut off, it would go on reporting itself
 		// active for as long as the release waits).
-		s.active.Store(false)
+		s.setActive(false)
 		// Then release, before anything else: a standby's blocking query returns at once.
 		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := ld.Release(rctx); err != nil {

@@ -270,10 +270,11 @@ func (s *Store) PutLogsOp(dag, run, task string, try int, l *Logs) (*consulapi.T
 	return &consulapi.TxnOp{KV: &consulapi.KVTxnOp{Verb: consulapi.KVSet, Key: s.logKey(dag, run, task, try), Value: b}}, nil
 }
 
-// DeleteRunOps returns the transaction operations that delete a run, its task instances and
-// their logs.
-func (s *Store) DeleteRunOps(dag, run string) consulapi.TxnOps {
+// DeleteRunOps returns the transaction operations that delete a run of logical date
+// logicalDate, its task instances, their logs and its index entry.
+func (s *Store) DeleteRunOps(dag, run string, logicalDate time.Time) consulapi.TxnOps {
 	return consulapi.TxnOps{
+		s.DeleteIndexOp(dag, run, logicalDate),
 		{KV: &consulapi.KVTxnOp{Verb: consulapi.KVDeleteTree, Key: s.runPrefix(dag, run)}},
 		{KV: &consulapi.KVTxnOp{Verb: consulapi.KVDeleteTree, Key: s.logsPrefix(dag, run)}},
 	}
@@ -349,6 +350,12 @@ func (s *Store) readRuns(ctx context.Context, prefix string) ([]*RunRecord, erro
 	if err != nil {
 		return nil, fmt.Errorf("read runs under %s: %w", prefix, err)
 	}
+	return s.decodeRuns(pairs)
+}
+
+// decodeRuns decodes the run and task instance keys of pairs into run records, ordered by DAG,
+// then logical date, then ID.
+func (s *Store) decodeRuns(pairs consulapi.KVPairs) ([]*RunRecord, error) {
 	byRun := map[string]*RunRecord{}
 	var order []*RunRecord
 	get := func(key string) *RunRecord {

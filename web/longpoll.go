@@ -1,10 +1,12 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/dagflow/dagflow/api"
@@ -57,14 +59,36 @@ func setIndex(w http.ResponseWriter, index uint64) {
 // waitChange is the long-poll of a read: it waits until the state under watches changed after
 // index (at once when index is 0), or wait passed, then sets X-Dagflow-Index to the index to
 // ask with next. The request's token is watched too, and checked again once the wait is over:
-// a token revoked meanwhile ends the wait and gets 403, not the data. It answers the request
-// itself (and returns false) when the wait fails or the token is gone.
+// a token revoked meanwhile ends the wait and gets 403, not the data. A change of the
+// instance's role ends the wait as well: every answer carries the role (X-Dagflow-Role), and a
+// page following a standby that took over would otherwise show it as a standby until what it
+// watches changed. It answers the request itself (and returns false) when the wait fails or
+// the token is gone.
 func (s *Server) waitChange(w http.ResponseWriter, r *http.Request, what string, index uint64, wait time.Duration, watches ...state.Watch) bool {
 	sec := secret(r)
 	if index > 0 && sec != "" {
 		watches = append(watches, s.store().TokenWatch(sec))
 	}
-	next, err := s.store().WaitChange(r.Context(), index, wait, watches...)
+	ctx := r.Context()
+	var roleChanged atomic.Bool
+	if index > 0 && s.cfg.RoleChanged != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		changed := s.cfg.RoleChanged()
+		go func() {
+			select {
+			case <-changed:
+				roleChanged.Store(true)
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	next, err := s.store().WaitChange(ctx, index, wait, watches...)
+	if err != nil && roleChanged.Load() && r.Context().Err() == nil {
+		next, err = index, nil
+	}
 	if err != nil {
 		s.fail(w, what, err)
 		return false
@@ -81,5 +105,6 @@ func (s *Server) waitChange(w http.ResponseWriter, r *http.Request, what string,
 		}
 	}
 	setIndex(w, next)
+	s.setRole(w)
 	return true
 }

@@ -20,6 +20,7 @@ import (
 type answer struct {
 	status int
 	index  uint64
+	role   string // X-Dagflow-Role
 	body   string
 	err    error
 }
@@ -39,7 +40,7 @@ func get(url, token string) answer {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	index, _ := strconv.ParseUint(resp.Header.Get("X-Dagflow-Index"), 10, 64)
-	return answer{status: resp.StatusCode, index: index, body: string(b), err: err}
+	return answer{status: resp.StatusCode, index: index, role: resp.Header.Get("X-Dagflow-Role"), body: string(b), err: err}
 }
 
 // longPoll asks url with ?index=index&wait=30s in the background.
@@ -251,4 +252,29 @@ dag "lp" {
 			t.Fatal("a long-poll whose token was revoked did not end within 20s")
 		}
 	})
+}
+
+// TestLongPollEndsOnTakeover: a long-poll on a standby ends when the standby takes over, with
+// nothing it watches changed, so a page following it shows the new role without waiting out
+// the 10-minute wait it asked for.
+func TestLongPollEndsOnTakeover(t *testing.T) {
+	t.Parallel()
+	c := testcluster.New(t, testcluster.Options{Instances: 2})
+	url := c.Instances[1].URL + "/v1/dags"
+	first := now(t, url, c.AdminToken)
+	if first.role != "standby" {
+		t.Fatalf("instance 1 answered as %q, want standby", first.role)
+	}
+	ch := make(chan answer, 1)
+	go func() { ch <- get(fmt.Sprintf("%s?index=%d&wait=10m", url, first.index), c.AdminToken) }()
+	waiting(t, "the DAG list on the standby", ch)
+	c.Instances[0].Server.Stop()
+	select {
+	case a := <-ch:
+		if a.err != nil || a.status != 200 || a.role != "active" || a.index < first.index {
+			t.Fatalf("the long-poll answered %d as %q with index %d (asked %d), %v: %s; want 200 as active", a.status, a.role, a.index, first.index, a.err, a.body)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the standby took over, but its long-poll did not answer within 2 minutes")
+	}
 }

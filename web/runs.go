@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -73,22 +74,25 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
 	if !s.waitChange(w, r, "list runs", index, wait, s.store().RunsWatch(dag)) {
 		return
 	}
+	st, id, tok := q.Get("state"), q.Get("run_id"), q.Get("next_token")
 	var recs []*state.RunRecord
+	var inConsul map[state.RunRef]bool
 	var err error
 	if dag != "" {
 		recs, err = s.store().Runs(r.Context(), dag)
+		inConsul = make(map[state.RunRef]bool, len(recs))
+		for _, rec := range recs {
+			inConsul[state.RunRef{DAG: rec.Run.DAG, ID: rec.Run.ID}] = true
+		}
 	} else {
-		recs, err = s.store().AllRuns(r.Context())
+		recs, inConsul, err = s.indexPage(r.Context(), st, id, tok, per+1)
 	}
 	if err != nil {
 		s.fail(w, "list runs", err)
 		return
 	}
-	st, id, tok := q.Get("state"), q.Get("run_id"), q.Get("next_token")
 	runs := make([]api.RunStub, 0, len(recs))
-	inConsul := make(map[[2]string]bool, len(recs))
 	for _, rec := range recs {
-		inConsul[[2]string{rec.Run.DAG, rec.Run.ID}] = true
 		if st != "" && string(rec.Run.State) != st {
 			continue
 		}
@@ -106,7 +110,7 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("X-Dagflow-History", "unavailable")
 		}
 		for _, rec := range old {
-			if !inConsul[[2]string{rec.Run.DAG, rec.Run.ID}] {
+			if !inConsul[state.RunRef{DAG: rec.Run.DAG, ID: rec.Run.ID}] {
 				runs = append(runs, runStub(rec, api.RunSourceHistory))
 			}
 		}
@@ -121,6 +125,45 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) {
 		runs = runs[:per]
 	}
 	writeJSON(w, http.StatusOK, runs)
+}
+
+// indexPage reads, for the list of every DAG's runs, the records of the first n runs that
+// match st and id (when not empty) at or after next token tok, in list order, from the run
+// index, an hour at a time, instead of every run record. held holds every run Consul keeps
+// from the top of the page down to the end of the last hour read, whatever its state: the
+// runs history's copies give way to (any run ranked below holds no place on the page).
+func (s *Server) indexPage(ctx context.Context, st, id, tok string, n int) (recs []*state.RunRecord, held map[state.RunRef]bool, err error) {
+	hours, err := s.store().IndexHours(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	held = map[state.RunRef]bool{}
+	var page []state.RunRef
+	for _, hour := range hours {
+		if len(page) >= n {
+			break
+		}
+		// Page keys start with the logical date, so a token's first 13 bytes are its hour.
+		if tok != "" && hour > tok[:min(len(tok), len(hour))] {
+			continue
+		}
+		entries, err := s.store().IndexHourEntries(ctx, hour)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, en := range entries {
+			if tok != "" && en.PageKey() > tok {
+				continue
+			}
+			ref := state.RunRef{DAG: en.DAG, ID: en.ID}
+			held[ref] = true
+			if (st == "" || string(en.State) == st) && (id == "" || en.ID == id) {
+				page = append(page, ref)
+			}
+		}
+	}
+	recs, err = s.store().RunRecords(ctx, page[:min(len(page), n)])
+	return recs, held, err
 }
 
 // runRecord reads the run a route names, from Consul, else from history, answering 404 when

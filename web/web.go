@@ -68,6 +68,9 @@ type Config struct {
 	// the active instance's lock value ("<service ID> <address>"), nil when none leads.
 	Role   func() string
 	Leader func(ctx context.Context) ([]byte, error)
+	// RoleChanged returns a channel closed at the instance's next change of role (nil: the
+	// role never changes); long-polls end then, so the page learns the new role.
+	RoleChanged func() <-chan struct{}
 
 	// AnonymousRole is what a request without a token may do: "" (nothing but health), or a
 	// role such as api.RoleViewer for a read-only dashboard.
@@ -180,6 +183,14 @@ func (s *Server) routes() []route {
 	}
 }
 
+// setRole says in X-Dagflow-Role which role the instance has now; a long-poll says it again
+// as it answers, since the role may have changed while it waited.
+func (s *Server) setRole(w http.ResponseWriter) {
+	if s.cfg.Role != nil {
+		w.Header().Set("X-Dagflow-Role", s.cfg.Role())
+	}
+}
+
 // ServeHTTP implements http.Handler, adding the headers every response carries.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
@@ -188,9 +199,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
-	if s.cfg.Role != nil {
-		h.Set("X-Dagflow-Role", s.cfg.Role())
-	}
+	s.setRole(w)
 	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
 	s.mux.ServeHTTP(w, r)
 }
