@@ -58,6 +58,7 @@ type Scale struct {
 	DAGListPage Latency `json:"dag_list_page"` // GET /v1/dags?per_page=100
 	DAGListAll  Latency `json:"dag_list_all"`  // GET /v1/dags, every DAG
 	RunList     Latency `json:"run_list"`      // GET /v1/dags/{dag}/runs, a DAG with RunsPerDAG runs
+	AllRunList  Latency `json:"all_run_list"`  // GET /v1/runs, every DAG's runs through the run index
 
 	FirstRunS float64 `json:"first_run_s"` // apply of one more DAG, due at once → its first run recorded
 }
@@ -141,6 +142,9 @@ func (b *bench) scale(ctx context.Context) error {
 		return err
 	}
 	if sc.RunList, err = timeGets(ctx, s.URL+"/v1/dags/scale_00000/runs", 50); err != nil {
+		return err
+	}
+	if sc.AllRunList, err = timeGets(ctx, s.URL+"/v1/runs", 50); err != nil {
 		return err
 	}
 	// Where plan usually runs (a CI job on a change of the DAG files): against a cluster that
@@ -228,7 +232,8 @@ func consulIndex(c *consulapi.Client) (uint64, error) {
 }
 
 // writeRuns writes, as the leader would, a summary of SummaryRuns finished runs for each of n
-// DAGs and perDAG finished runs with their task instances for the first withRuns DAGs.
+// DAGs and perDAG finished runs with their task instances and index entries for the first
+// withRuns DAGs.
 func writeRuns(ctx context.Context, consul *consulapi.Client, store *state.Store, n, withRuns, perDAG, tasks int) error {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	record := func(dag string, i int) *state.RunRecord {
@@ -262,7 +267,11 @@ func writeRuns(ctx context.Context, consul *consulapi.Client, store *state.Store
 			if err != nil {
 				return err
 			}
-			ops = append(ops, op)
+			idx, err := store.PutIndexOp(state.IndexEntry{DAG: dag, ID: rec.Run.ID, LogicalDate: rec.Run.LogicalDate, State: rec.Run.State})
+			if err != nil {
+				return err
+			}
+			ops = append(ops, op, idx)
 			for _, ti := range rec.Tasks {
 				op, err := store.PutTaskOp(ti)
 				if err != nil {
@@ -342,6 +351,8 @@ func (sc *Scale) targets() []Target {
 			Measured: fmt.Sprintf("%.0f ms", sc.DAGListPage.P99Ms), Met: sc.DAGListPage.N > 0 && sc.DAGListPage.P99Ms <= targetListP99Ms},
 		{Name: "scale, run list p99", Goal: fmt.Sprintf("at most %d ms", targetListP99Ms),
 			Measured: fmt.Sprintf("%.0f ms", sc.RunList.P99Ms), Met: sc.RunList.N > 0 && sc.RunList.P99Ms <= targetListP99Ms},
+		{Name: "scale, every DAG's run list p99", Goal: fmt.Sprintf("at most %d ms", targetListP99Ms),
+			Measured: fmt.Sprintf("%.0f ms", sc.AllRunList.P99Ms), Met: sc.AllRunList.N > 0 && sc.AllRunList.P99Ms <= targetListP99Ms},
 		{Name: "scale, plan", Goal: fmt.Sprintf("at most %d s", targetPlanS),
 			Measured: fmt.Sprintf("%.2f s", sc.PlanNoChangeS), Met: sc.PlanNoChangeS > 0 && sc.PlanNoChangeS <= targetPlanS},
 	}
@@ -357,6 +368,7 @@ func writeScale(b *strings.Builder, r *Report, sc *Scale) {
 	fmt.Fprintf(b, "| scale: `GET /v1/dags?per_page=100` / all %d, p50 / p99 | %.0f / %.0f ms; %.0f / %.0f ms | | | | p99 ≤ %d ms (page): %s |\n", sc.DAGs,
 		sc.DAGListPage.P50Ms, sc.DAGListPage.P99Ms, sc.DAGListAll.P50Ms, sc.DAGListAll.P99Ms, targetListP99Ms, r.met("scale, DAG list page p99"))
 	fmt.Fprintf(b, "| scale: a DAG's run list, %d runs, p50 / p99 | %.0f / %.0f ms | | | | p99 ≤ %d ms: %s |\n", sc.RunsPerDAG, sc.RunList.P50Ms, sc.RunList.P99Ms, targetListP99Ms, r.met("scale, run list p99"))
+	fmt.Fprintf(b, "| scale: `GET /v1/runs` (every DAG's, a page of 50 of %d runs), p50 / p99 | %.0f / %.0f ms | | | | p99 ≤ %d ms: %s |\n", sc.RunsDAGs*sc.RunsPerDAG, sc.AllRunList.P50Ms, sc.AllRunList.P99Ms, targetListP99Ms, r.met("scale, every DAG's run list p99"))
 	fmt.Fprintf(b, "| scale: apply of one more DAG → its first run | %.2f s | | | | |\n", sc.FirstRunS)
 	fmt.Fprintf(b, "| scale: `dagflow plan`, %d files, no changes, server idle (right after the apply) | %.2f s (%.2f s) | | | | ≤ %d s: %s |\n", sc.DAGs, sc.PlanNoChangeS, sc.PlanAfterApplyS, targetPlanS, r.met("scale, plan"))
 }
