@@ -217,7 +217,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 		cmd.Env = append(os.Environ(), "NOMAD_NAMESPACE=default")
 		out, err := cmd.Output()
 		if err != nil {
-			t.Fatalf("nomad job inspect %s: %v", tries[task].JobID, err)
+			var stderr []byte
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = ee.Stderr
+			}
+			t.Fatalf("nomad job inspect %s: %v: %s", tries[task].JobID, err, stderr)
 		}
 		if !strings.Contains(string(out), `nomadVar \"`+path+`\"`) {
 			t.Fatalf("nomad job inspect %s shows no nomadVar template:\n%s", tries[task].JobID, out)
