@@ -11,6 +11,7 @@ import (
 
 	"github.com/dagflow/dagflow/api"
 	"github.com/dagflow/dagflow/config"
+	"github.com/dagflow/dagflow/internal/devstack"
 	"github.com/dagflow/dagflow/internal/testcluster"
 	"github.com/dagflow/dagflow/rules"
 )
@@ -190,7 +191,12 @@ func TestTriggerValidation(t *testing.T) {
 // live log, and reads the stored copy once Nomad no longer has the allocation.
 func TestRunsAndLogs(t *testing.T) {
 	t.Parallel()
-	c := testcluster.New(t, testcluster.Options{Config: func(cfg *config.Server) { cfg.Retention.PurgeAfter = time.Second }})
+	// A Nomad agent of its own: the test forces Nomad's garbage collection, which would also
+	// collect the finished jobs of the tests beside it (TestSecretsNeverLeak inspects one).
+	consulAddr, _ := testcluster.Agents(t)
+	nomad := devstack.StartNomadT(t, nil)
+	c := testcluster.New(t, testcluster.Options{ConsulAddr: consulAddr, NomadAddr: "http://" + nomad.HTTPAddr,
+		Config: func(cfg *config.Server) { cfg.Retention.PurgeAfter = time.Second }})
 	c.Apply(pipeline + `
 dag "slow" {
   task "tick" {
