@@ -278,6 +278,10 @@ type engine struct {
 	dl        deliveries           // callback deliveries; see deliveries.go
 
 	recent map[string][]state.RunSummary // per DAG: its latest runs; see summary.go
+	// unsummarized holds the DAGs whose summary changed since it was last written, and
+	// summarizedAt when summaries were last written.
+	unsummarized map[string]bool
+	summarizedAt time.Time
 
 	dirty []*run           // runs with records to write
 	extra consulapi.TxnOps // other writes of this step (logs, deletions)

@@ -51,7 +51,7 @@ func (e *engine) reconcile() error {
 	}
 	// Runs are read a DAG at a time: the engine keeps the runs not finished and a few facts
 	// of the others (cursor, retention, summaries), never every record at once.
-	e.recent = map[string][]state.RunSummary{}
+	e.recent, e.unsummarized = map[string][]state.RunSummary{}, map[string]bool{}
 	err = e.store.EachDAGRuns(ctx, func(recs []*state.RunRecord) error {
 		loaded += len(recs)
 		for _, rec := range recs {

@@ -16,6 +16,12 @@ import (
 // The leader keeps each DAG's run summary (state.Summary: its latest runs, as the DAG list
 // shows them) in e.recent and writes it with the records of the DAG's runs that changed, so
 // the list reads one small key per DAG instead of every run record.
+//
+// A run created or changing state is written to the summaries in the same step; a change of
+// task counts alone waits up to summaryEvery, so that a fan-out does not write its DAG's
+// summary in every step that moves one of its tasks (with the key that then woke long-polls,
+// 2.3 of the 6.1 keys written per try of a 200-task fan-out).
+const summaryEvery = 2 * time.Second
 
 // summarize is run r as the summary holds it.
 func summarize(r *run) state.RunSummary {
@@ -26,14 +32,25 @@ func summarize(r *run) state.RunSummary {
 	return state.Summarize(rec)
 }
 
-// summaryOps updates the summaries of the DAGs of the runs in e.dirty and returns their
-// writes, by DAG name, then the write of summaries-changed.
+// summaryOps updates the summaries of the DAGs of the runs in e.dirty and, when one of their
+// runs was created or changed state or summaryEvery passed since the last write, returns the
+// writes of every summary changed since, by DAG name.
 func (e *engine) summaryOps() (consulapi.TxnOps, error) {
-	touched := map[string]bool{}
+	now := false
 	for _, r := range e.dirty {
-		e.recent[r.rec.DAG] = state.Add(e.recent[r.rec.DAG], summarize(r))
-		touched[r.rec.DAG] = true
+		sum := summarize(r)
+		i := slices.IndexFunc(e.recent[r.rec.DAG], func(s state.RunSummary) bool { return s.Run.ID == sum.Run.ID })
+		if i < 0 || e.recent[r.rec.DAG][i].Run.State != sum.Run.State {
+			now = true
+		}
+		e.recent[r.rec.DAG] = state.Add(e.recent[r.rec.DAG], sum)
+		e.unsummarized[r.rec.DAG] = true
 	}
+	if len(e.unsummarized) == 0 || !now && e.now.Sub(e.summarizedAt) < summaryEvery {
+		return nil, nil
+	}
+	touched := e.unsummarized
+	e.unsummarized, e.summarizedAt = map[string]bool{}, e.now
 	var ops consulapi.TxnOps
 	for _, dag := range slices.Sorted(maps.Keys(touched)) {
 		op, err := e.store.PutSummaryOp(&state.Summary{DAG: dag, Recent: e.recent[dag]})
@@ -41,9 +58,6 @@ func (e *engine) summaryOps() (consulapi.TxnOps, error) {
 			return nil, err
 		}
 		ops = append(ops, op)
-	}
-	if len(ops) > 0 {
-		ops = append(ops, e.store.SummariesChangedOp(e.now))
 	}
 	return ops, nil
 }
@@ -58,7 +72,6 @@ func (e *engine) seedSummaries(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	written := false
 	for _, dag := range dags {
 		sum := &state.Summary{DAG: dag, Recent: e.recent[dag]}
 		if old := stored[dag]; old != nil && sameJSON(old, sum) {
@@ -69,10 +82,6 @@ func (e *engine) seedSummaries(ctx context.Context) error {
 			return err
 		}
 		e.extra = append(e.extra, op)
-		written = true
-	}
-	if written {
-		e.extra = append(e.extra, e.store.SummariesChangedOp(time.Now()))
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sort"
 	"sync"
-	"time"
 
 	consulapi "github.com/hashicorp/consul/api"
 
@@ -17,11 +16,11 @@ import (
 // Summaries let the DAG list show each DAG's latest runs without reading every run record:
 //
 //	P + "summaries/<dag>"      JSON Summary: the DAG's latest runs, as lists show them
-//	P + "summaries-changed"    when a summary last changed, so a long-poll watches one key
 //
-// The leader writes a DAG's summary in the same step, and fenced like them, as the records of
-// its runs that changed, with summaries-changed; a new leader rewrites the summaries that do
-// not match the records it starts from.
+// The leader writes a DAG's summary fenced, with the records of its runs that changed (a
+// change of task counts alone up to a few seconds later); a new leader rewrites the summaries
+// that do not match the records it starts from. Long-polls watch the prefix, whose index a
+// read learns without receiving its keys (see Store.read).
 
 // SummaryRuns is how many runs a Summary holds: as many as the DAG list shows.
 const SummaryRuns = 5
@@ -72,13 +71,6 @@ func Add(recent []RunSummary, run RunSummary) []RunSummary {
 }
 
 func (s *Store) summariesPrefix() string     { return s.prefix + "summaries/" }
-func (s *Store) summariesChangedKey() string { return s.prefix + "summaries-changed" }
-
-// SummariesChangedOp returns the transaction operation that records that summaries changed
-// at, which wakes the DAG list's long-polls; it goes with the summaries' writes.
-func (s *Store) SummariesChangedOp(at time.Time) *consulapi.TxnOp {
-	return &consulapi.TxnOp{KV: &consulapi.KVTxnOp{Verb: consulapi.KVSet, Key: s.summariesChangedKey(), Value: []byte(at.UTC().Format(time.RFC3339Nano))}}
-}
 
 // PutSummaryOp returns the transaction operation that writes sum.
 func (s *Store) PutSummaryOp(sum *Summary) (*consulapi.TxnOp, error) {

@@ -22,9 +22,9 @@ func (s *Store) CatalogWatch() Watch { return Watch{s.headKey(), false, "the cat
 // PausedWatch is the pauses set at runtime.
 func (s *Store) PausedWatch() Watch { return Watch{s.pausedPrefix(), true, "the paused DAGs"} }
 
-// SummariesWatch is the key the leader writes with the run summaries.
+// SummariesWatch is the run summaries of every DAG.
 func (s *Store) SummariesWatch() Watch {
-	return Watch{s.summariesChangedKey(), false, "the run summaries"}
+	return Watch{s.summariesPrefix(), true, "the run summaries"}
 }
 
 // RunsWatch is the runs of DAG dag, with their task instances. With dag "" it is the run

@@ -57,13 +57,13 @@ func TestWaitChange(t *testing.T) {
 	}
 	elsewhere := func() { put("elsewhere/a"); put("elsewhere/b") }
 
-	put("summaries-changed")
+	put("catalog/head")
 	index := now()
 	if got := during(s.DeliveriesWatch(), index, elsewhere); got != index {
 		t.Errorf("a prefix that never held a key answered %d after writes elsewhere, want %d (no change)", got, index)
 	}
 	index = now()
-	if got := during(s.SummariesWatch(), index, elsewhere); got != index {
+	if got := during(s.CatalogWatch(), index, elsewhere); got != index {
 		t.Errorf("an existing key answered %d after writes elsewhere, want %d (no change)", got, index)
 	}
 	index = now()
@@ -79,7 +79,7 @@ func TestWaitChange(t *testing.T) {
 		t.Errorf("a prefix emptied before the wait answered %d after writes elsewhere, want %d", got, index)
 	}
 	index = now()
-	if got := during(s.SummariesWatch(), index, func() { del("summaries-changed") }); got <= index {
+	if got := during(s.CatalogWatch(), index, func() { del("catalog/head") }); got <= index {
 		t.Errorf("a deleted key answered %d, want more than %d", got, index)
 	}
 }
