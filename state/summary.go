@@ -70,7 +70,7 @@ func Add(recent []RunSummary, run RunSummary) []RunSummary {
 	return out[:min(len(out), SummaryRuns)]
 }
 
-func (s *Store) summariesPrefix() string     { return s.prefix + "summaries/" }
+func (s *Store) summariesPrefix() string { return s.prefix + "summaries/" }
 
 // PutSummaryOp returns the transaction operation that writes sum.
 func (s *Store) PutSummaryOp(sum *Summary) (*consulapi.TxnOp, error) {
