@@ -49,3 +49,34 @@ dag "summed" {
 	s.start(engine.Config{})
 	check("after a new leader started without it")
 }
+
+// TestSummaryTaskCounts: a change of task counts alone, while the run's state stays running,
+// reaches the stored summary too (written at most summaryEvery later, not lost when nothing
+// else changes).
+func TestSummaryTaskCounts(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, engine.Config{})
+	s.apply(`
+dag "counted" {
+  task "a" {
+    command = "/bin/true"
+  }
+  task "b" {
+    command    = "/bin/sleep"
+    args       = ["60"]
+    depends_on = ["a"]
+  }
+}
+`)
+	id := s.trigger("counted", nil)
+	ctx := context.Background()
+	s.eventually(45*time.Second, "the summary to show a succeeded and b running, the run running", func() bool {
+		sums, err := s.store.SummariesOf(ctx, []string{"counted"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := sums["counted"].Recent
+		return len(r) == 1 && r[0].Run.ID == id && r[0].Run.State == state.RunRunning &&
+			r[0].TaskStates["success"] == 1 && r[0].TaskStates["running"] == 1
+	})
+}
